@@ -1,7 +1,21 @@
-"""Placeholder: this area's commands are being built."""
+"""Operator commands: consumers, replay, dlq, status, empty-buckets (issue 5).
+
+Each group lives in its own `cli_*` module: a thin layer that parses options, resolves where to act
+(`context`), calls the domain modules and renders a table or `--json`. Every failure becomes one
+line on stderr and a non-zero exit (`cli_support.one_line_errors`).
+"""
+
+from __future__ import annotations
 
 import typer
+
+from eventpipe.ops import cli_consumers, cli_dlq, cli_health, cli_replay
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root CLI."""
+    app.add_typer(cli_consumers.consumers_app, name="consumers")
+    app.add_typer(cli_replay.replay_app, name="replay")
+    app.add_typer(cli_dlq.dlq_app, name="dlq")
+    app.command("status")(cli_health.status)
+    app.command("empty-buckets")(cli_health.empty_buckets)

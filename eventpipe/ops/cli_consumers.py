@@ -1,0 +1,102 @@
+"""`eventpipe consumers` and `eventpipe consumers new`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from eventpipe.ops import inventory, scaffold
+from eventpipe.ops.cli_support import (
+    AsJson,
+    Local,
+    Profile,
+    Region,
+    Stack,
+    compact,
+    context,
+    depth_text,
+    one_line_errors,
+    out,
+    print_json,
+)
+from eventpipe.ops.context import DEFAULT_STACK
+
+consumers_app = typer.Typer(
+    no_args_is_help=False,
+    invoke_without_command=True,
+)
+
+
+@consumers_app.callback()
+@one_line_errors
+def consumers_list(
+    ctx: typer.Context,
+    stack: Stack = DEFAULT_STACK,
+    region: Region = None,
+    profile: Profile = None,
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
+    """List the consumers (pattern, target, DLQ and failure-queue depth, rule state), or scaffold one.
+
+    Examples:
+
+      eventpipe consumers --local
+
+      eventpipe consumers --stack eventpipe-prod --region eu-west-1 --json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = inventory.consumer_rows(context(stack, region, profile, local))
+    if as_json:
+        print_json([row.as_json() for row in rows])
+        return
+    table = Table(title=f"consumers of {stack if not local else 'local mode'}")
+    for column in ("name", "pattern", "target", "dlq", "failures", "rule"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        state = row.rule_state if row.rule_state == "ENABLED" else f"[yellow]{row.rule_state}[/yellow]"
+        table.add_row(
+            row.name, compact(row.pattern), row.target, depth_text(row.dlq), depth_text(row.failures), state
+        )
+    out.print(table)
+
+
+@consumers_app.command("new")
+@one_line_errors
+def consumers_new(
+    name: Annotated[str, typer.Argument(help="New consumer name: lowercase letters, digits and '-'.")],
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="Target kind: lambda, sqs, sns, sfn or bus.")
+    ] = "lambda",
+    pattern: Annotated[
+        Path | None,
+        typer.Option("--pattern", help="JSON file with the EventBridge pattern (default: object_created())."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Scaffold a consumer: its registry entry, and for Lambda a function folder and a unit test.
+
+    Examples:
+
+      eventpipe consumers new search-index --target lambda
+
+      eventpipe consumers new archive-copy --target sqs --pattern patterns/archive.json
+    """
+    loaded = scaffold.read_pattern_file(pattern) if pattern else None
+    result = scaffold.scaffold(name, target.lower(), pattern=loaded)
+    if as_json:
+        print_json(result.as_json())
+        return
+    out.print(f"consumer [bold]{name}[/bold] ({target}) scaffolded:")
+    for path in result.files:
+        out.print(f"  {path}")
+    out.print(
+        "next: fill in the TODOs; accept the template change with "
+        "`.venv/bin/python -m pytest tests/infra/test_stack_snapshot.py --snapshot-update`; "
+        "`make test`; then `make deploy` (or restart local mode).",
+        markup=False,
+    )

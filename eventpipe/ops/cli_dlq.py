@@ -1,0 +1,185 @@
+"""`eventpipe dlq list|peek|redrive`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from eventpipe.errors import UsageError
+from eventpipe.ops import inventory
+from eventpipe.ops.cli_support import (
+    AsJson,
+    ConsumerName,
+    Local,
+    Profile,
+    Region,
+    Stack,
+    context,
+    err,
+    one_line_errors,
+    out,
+    print_json,
+)
+from eventpipe.ops.context import DEFAULT_STACK, FORWARDER, OpsContext
+from eventpipe.ops.deadletters import peek
+from eventpipe.ops.redrive import FAILED, REDRIVEN, SKIPPED, WOULD_REDRIVE, Outcome, Redrive, deliverer_for
+from eventpipe.ops.timeparse import format_age, format_time
+
+dlq_app = typer.Typer(help="Inspect and redrive dead letters, per consumer.", no_args_is_help=True)
+
+
+@dlq_app.command("list")
+@one_line_errors
+def dlq_list(
+    stack: Stack = DEFAULT_STACK,
+    region: Region = None,
+    profile: Profile = None,
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
+    """Every consumer's rule DLQ and failure queue (and the forwarder's DLQ): depth, oldest message age.
+
+    Oldest age: CloudWatch ApproximateAgeOfOldestMessage on AWS; else the oldest peeked SentTimestamp.
+
+    Examples:
+
+      eventpipe dlq list --local
+
+      eventpipe dlq list --stack eventpipe-prod --json
+    """
+    rows = inventory.dead_letter_queues(context(stack, region, profile, local))
+    if as_json:
+        print_json([row.as_json() for row in rows])
+        return
+    table = Table(title="dead-letter queues")
+    for column in ("consumer", "queue", "depth", "in flight", "oldest"):
+        table.add_column(column)
+    for row in rows:
+        depth = f"[red]{row.depth.visible}[/red]" if row.depth.visible else "0"
+        table.add_row(
+            row.consumer, row.role, depth, str(row.depth.in_flight), format_age(row.oldest_age_seconds)
+        )
+    out.print(table)
+
+
+def _dlq_owner(ctx: OpsContext, name: str) -> Any:
+    return ctx.forwarder() if name == FORWARDER else ctx.deployed_consumer(name)
+
+
+@dlq_app.command("peek")
+@one_line_errors
+def dlq_peek(
+    consumer: ConsumerName,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Messages to show per queue.")] = 10,
+    stack: Stack = DEFAULT_STACK,
+    region: Region = None,
+    profile: Profile = None,
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
+    """Show dead letters without removing them: error, rule, event id, object key.
+
+    Examples:
+
+      eventpipe dlq peek --consumer ingest --local
+
+      eventpipe dlq peek -c audit -n 50 --json
+    """
+    ctx = context(stack, region, profile, local)
+    owner = _dlq_owner(ctx, consumer)
+    letters = [
+        letter
+        for role, url in owner.queues.items()
+        for letter in peek(ctx.client("sqs"), url, role, limit=limit)
+    ]
+    if as_json:
+        print_json([letter.as_json() for letter in letters])
+        return
+    table = Table(title=f"dead letters of {consumer}")
+    for column in ("queue", "sent", "error", "rule / function", "event id", "object key"):
+        table.add_column(column, overflow="fold")
+    for letter in letters:
+        error = letter.problem or f"{letter.error_code or '?'}: {letter.error_message or ''}"
+        source = (
+            (letter.rule_arn or letter.function_arn or "-").rsplit("/", 1)[-1].rsplit(":function:", 1)[-1]
+        )
+        table.add_row(
+            letter.queue_role,
+            format_time(letter.sent_at),
+            error,
+            source,
+            letter.event_id or "-",
+            letter.object_key or "-",
+        )
+    out.print(table)
+
+
+@dlq_app.command("redrive")
+@one_line_errors
+def dlq_redrive(
+    consumer: ConsumerName,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Stop after N messages.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be redriven; change nothing.")
+    ] = False,
+    stack: Stack = DEFAULT_STACK,
+    region: Region = None,
+    profile: Profile = None,
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
+    """Re-deliver dead letters to the failed consumer only (never to the whole bus).
+
+    Sources: the rule DLQ (the event) and the Lambda failure queue (the record's requestPayload).
+
+    A message is deleted only after its re-delivery was accepted: an interruption loses nothing.
+
+    Exit 1 when any delivery failed; unparseable messages are skipped and left in place.
+
+    Examples:
+
+      eventpipe dlq redrive --consumer ingest --dry-run --local
+
+      eventpipe dlq redrive --consumer ingest --limit 100 --json
+    """
+    if consumer == FORWARDER:
+        raise UsageError(
+            "the forwarder's dead letters are S3 events that never reached the project bus, and PutEvents "
+            "refuses aws.* sources: re-copy the objects instead (docs/operations.md, 'Forwarder DLQ')"
+        )
+    ctx = context(stack, region, profile, local)
+    target = ctx.deployed_consumer(consumer)
+    deliverer = deliverer_for(ctx, target)
+    counts = {REDRIVEN: 0, WOULD_REDRIVE: 0, FAILED: 0, SKIPPED: 0}
+    with Progress(
+        TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json
+    ) as progress:
+        task = progress.add_task(f"redriving {consumer}")
+
+        def tick(outcome: Outcome) -> None:
+            counts[outcome.result] += 1
+            progress.update(task, description=f"redriving {consumer}: " + _counts_text(counts, dry_run))
+
+        summary = Redrive(ctx.client("sqs"), target, deliverer, dry_run=dry_run, on_outcome=tick).run(
+            limit=limit
+        )
+    if as_json:
+        print_json(summary.as_json())
+    else:
+        for outcome in summary.outcomes:
+            if outcome.result in (FAILED, SKIPPED):
+                out.print(
+                    f"{outcome.result}: {outcome.message_id} ({outcome.queue_role}): {outcome.reason}",
+                    markup=False,
+                )
+        out.print(f"{consumer} -> {summary.target}: {_counts_text(counts, dry_run)}", markup=False)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+def _counts_text(counts: dict[str, int], dry_run: bool) -> str:
+    first = f"{counts[WOULD_REDRIVE]} would be redriven" if dry_run else f"{counts[REDRIVEN]} redriven"
+    return f"{first}, {counts[FAILED]} failed, {counts[SKIPPED]} skipped"

@@ -1,0 +1,126 @@
+"""`eventpipe status` and `eventpipe empty-buckets`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from eventpipe.ops import inventory
+from eventpipe.ops.buckets import empty_stack_buckets
+from eventpipe.ops.cli_support import (
+    AsJson,
+    Local,
+    Profile,
+    Region,
+    Stack,
+    context,
+    err,
+    one_line_errors,
+    out,
+    print_json,
+)
+from eventpipe.ops.context import DEFAULT_STACK, StackNotFoundError
+
+
+@one_line_errors
+def status(
+    stack: Stack = DEFAULT_STACK,
+    region: Region = None,
+    profile: Profile = None,
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
+    """One screen of health: dead-letter depths, alarms in ALARM, last replay, archive size.
+
+    Exit 0 even when unhealthy (use --json and read `deadLetters` / `alarms` in scripts).
+
+    Examples:
+
+      eventpipe status --local
+
+      eventpipe status --stack eventpipe-prod --json
+    """
+    data = inventory.health(context(stack, region, profile, local))
+    if as_json:
+        print_json(data)
+        return
+    archive = data["archive"]
+    out.print(f"[bold]{data['stack']}[/bold] ({'local mode' if data['local'] else data['region']})")
+    out.print(
+        f"archive {archive['name']}: {archive['state']}, {archive['eventCount']} events, "
+        f"{archive['sizeBytes']} bytes, retention {archive['retentionDays']} days"
+    )
+    last = data["lastReplay"]
+    out.print(
+        "last replay: "
+        + (f"{last['replayName']} {last['state']} ({last['progress']:.0%})" if last else "none"),
+        markup=False,
+    )
+    out.print(f"audit queue depth: {data['auditQueueDepth']}")
+    queues = Table(title=f"dead letters: {data['deadLetters']}")
+    for column in ("consumer", "queue", "depth", "in flight"):
+        queues.add_column(column)
+    for row in data["queues"]:
+        depth = f"[red]{row['depth']}[/red]" if row["depth"] else "0"
+        queues.add_row(row["consumer"], row["queue"], depth, str(row["inFlight"]))
+    out.print(queues)
+    if data["alarms"]:
+        alarms = Table(title=f"[red]{len(data['alarms'])} alarms in ALARM[/red]")
+        for column in ("alarm", "since", "reason"):
+            alarms.add_column(column, overflow="fold")
+        for alarm in data["alarms"]:
+            alarms.add_row(alarm["name"], str(alarm["since"]), alarm["reason"])
+        out.print(alarms)
+    elif data["alarmsDefined"]:
+        out.print(f"[green]no alarms in ALARM[/green] (of {data['alarmsDefined']})")
+    else:
+        out.print("[yellow]this stack has no CloudWatch alarms[/yellow] (local mode: watch the depths above)")
+
+
+@one_line_errors
+def empty_buckets(
+    stack: Stack = DEFAULT_STACK,
+    region: Region = None,
+    profile: Profile = None,
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
+    """Delete every object version and delete marker in the stack's buckets (before destroy).
+
+    A stack that does not exist is not an error (nothing to empty).
+
+    Examples:
+
+      eventpipe empty-buckets --stack eventpipe-dev
+
+      eventpipe empty-buckets --local --json
+    """
+    try:
+        ctx = context(stack, region, profile, local)
+    except StackNotFoundError as exc:
+        if as_json:
+            print_json([])
+        else:
+            out.print(f"{exc}: nothing to empty", markup=False)
+        return
+    with Progress(
+        TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json
+    ) as progress:
+        tasks: dict[str, Any] = {}
+        deleted: dict[str, int] = {}
+
+        def tick(bucket: str, count: int) -> None:
+            if bucket not in tasks:
+                tasks[bucket] = progress.add_task(bucket)
+            deleted[bucket] = deleted.get(bucket, 0) + count
+            progress.update(tasks[bucket], description=f"{bucket}: {deleted[bucket]} versions deleted")
+
+        results = empty_stack_buckets(ctx, on_deleted=tick)
+    if as_json:
+        print_json([result.as_json() for result in results])
+        return
+    for result in results:
+        note = "already gone" if result.missing else f"{result.deleted} versions and delete markers deleted"
+        out.print(f"{result.bucket}: {note}", markup=False)

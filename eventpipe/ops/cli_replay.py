@@ -1,0 +1,220 @@
+"""`eventpipe replay start|list|status|cancel`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from eventpipe.errors import EventpipeError
+from eventpipe.ops import inventory, replay
+from eventpipe.ops.cli_support import (
+    AsJson,
+    Local,
+    Profile,
+    Region,
+    Stack,
+    context,
+    err,
+    one_line_errors,
+    out,
+    print_json,
+)
+from eventpipe.ops.context import DEFAULT_STACK, OpsContext
+from eventpipe.ops.timeparse import format_time, parse_time
+
+replay_app = typer.Typer(help="Replay archived events to chosen consumers only.", no_args_is_help=True)
+
+
+@replay_app.command("start")
+@one_line_errors
+def replay_start(
+    since: Annotated[str, typer.Option("--since", help="Window start: ISO-8601 or relative (-2h, 30m).")],
+    until: Annotated[
+        str, typer.Option("--until", help="Window end (in the past): ISO-8601, relative or now.")
+    ],
+    consumer: Annotated[
+        list[str] | None,
+        typer.Option("--consumer", "-c", help="Replay to this consumer only (repeatable; default: all)."),
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the replay until it ends.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most.")] = 3600,
+    name: Annotated[str | None, typer.Option("--name", help="Replay name (default: generated).")] = None,
+    stack: Stack = DEFAULT_STACK,
+    region: Region = None,
+    profile: Profile = None,
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
+    """Start a replay of [--since, --until] from the archive to the chosen consumers' rules only.
+
+    With --wait, exits 0 only when the replay COMPLETED.
+
+    Examples:
+
+      eventpipe replay start --since -2h --until -1h --consumer ingest --wait
+
+      eventpipe replay start --since 2026-11-26T08:00:00Z --until 2026-11-26T09:00:00Z --json
+    """
+    now = datetime.now(UTC)
+    window = (parse_time(since, now=now), parse_time(until, now=now))
+    ctx = context(stack, region, profile, local)
+    retention = int(replay.describe_archive(ctx).get("RetentionDays") or 0)
+    plan = replay.plan_replay(
+        ctx,
+        since=window[0],
+        until=window[1],
+        consumer_names=consumer or [],
+        retention_days=retention,
+        name=name,
+    )
+    for warning in plan.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    replay.start(ctx, plan)
+    summary = {
+        "replayName": plan.name,
+        "since": plan.since.isoformat(),
+        "until": plan.until.isoformat(),
+        "consumers": list(plan.consumers),
+        "filterArns": list(plan.filter_arns),
+    }
+    if not wait:
+        if as_json:
+            print_json(summary)
+        else:
+            out.print(
+                f"replay [bold]{plan.name}[/bold] started to {', '.join(plan.consumers)}; "
+                f"follow it with `eventpipe replay status {plan.name}`"
+            )
+        return
+    final = follow(ctx, plan.name, timeout=timeout, show=not as_json)
+    if as_json:
+        print_json({**summary, **inventory.replay_json(final)})
+    finish_replay(final, quiet=as_json)
+
+
+def follow(ctx: OpsContext, name: str, *, timeout: float, show: bool) -> dict[str, Any]:
+    """`replay.wait` with a progress bar on stderr (the window fraction already replayed)."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(f"replay {name}", total=1.0)
+
+        def update(state: dict[str, Any]) -> None:
+            progress.update(
+                task,
+                completed=replay.progress_fraction(state),
+                description=f"replay {name} [{state.get('State')}]",
+            )
+
+        return replay.wait(ctx, name, timeout=timeout, on_poll=update)
+
+
+def finish_replay(final: dict[str, Any], *, quiet: bool) -> None:
+    state = final.get("State")
+    if state != "COMPLETED":
+        reason = final.get("StateReason") or "no reason given"
+        raise EventpipeError(f"replay {final.get('ReplayName')} ended {state}: {reason}")
+    if not quiet:
+        out.print(f"replay {final.get('ReplayName')} COMPLETED", markup=False)
+
+
+@replay_app.command("list")
+@one_line_errors
+def replay_list(
+    stack: Stack = DEFAULT_STACK,
+    region: Region = None,
+    profile: Profile = None,
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
+    """Replays of the stack's archive, newest first.
+
+    Examples:
+
+      eventpipe replay list --local
+
+      eventpipe replay list --json
+    """
+    replays = replay.list_replays(context(stack, region, profile, local))
+    if as_json:
+        print_json([inventory.replay_json(item) for item in replays])
+        return
+    table = Table(title="replays")
+    for column in ("name", "state", "window", "replayed up to", "started"):
+        table.add_column(column, overflow="fold")
+    for item in replays:
+        window = f"{format_time(item.get('EventStartTime'))} .. {format_time(item.get('EventEndTime'))}"
+        table.add_row(
+            item.get("ReplayName", "?"),
+            item.get("State", "?"),
+            window,
+            format_time(item.get("EventLastReplayedTime")),
+            format_time(item.get("ReplayStartTime")),
+        )
+    out.print(table)
+
+
+@replay_app.command("status")
+@one_line_errors
+def replay_status(
+    name: Annotated[str, typer.Argument(help="Replay name (see `eventpipe replay list`).")],
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the replay until it ends.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most.")] = 3600,
+    stack: Stack = DEFAULT_STACK,
+    region: Region = None,
+    profile: Profile = None,
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
+    """State and progress of one replay (exit 0 unless it FAILED or was CANCELLED).
+
+    Examples:
+
+      eventpipe replay status eventpipe-ingest-20261126T101500
+
+      eventpipe replay status eventpipe-ingest-20261126T101500 --wait --json
+    """
+    ctx = context(stack, region, profile, local)
+    state = follow(ctx, name, timeout=timeout, show=not as_json) if wait else replay.describe(ctx, name)
+    data = inventory.replay_json(state)
+    if as_json:
+        print_json(data)
+    else:
+        for key, value in data.items():
+            out.print(f"{key:>22}  {value}", markup=False)
+    ended = state.get("State")
+    if ended in ("FAILED", "CANCELLED") or (wait and ended != "COMPLETED"):
+        raise EventpipeError(f"replay {name} ended {ended}: {state.get('StateReason') or 'no reason given'}")
+
+
+@replay_app.command("cancel")
+@one_line_errors
+def replay_cancel(
+    name: Annotated[str, typer.Argument(help="Replay name.")],
+    stack: Stack = DEFAULT_STACK,
+    region: Region = None,
+    profile: Profile = None,
+    local: Local = False,
+    as_json: AsJson = False,
+) -> None:
+    """Cancel a running replay (events already replayed stay delivered).
+
+    Example:
+
+      eventpipe replay cancel eventpipe-ingest-20261126T101500
+    """
+    response = replay.cancel(context(stack, region, profile, local), name)
+    if as_json:
+        print_json({"replayName": name, "state": response.get("State")})
+    else:
+        out.print(f"replay {name}: {response.get('State')}", markup=False)

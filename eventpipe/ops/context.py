@@ -1,0 +1,303 @@
+"""Where the operator commands act: a deployed stack or the running local mode.
+
+Everything is discovered from the stack outputs (names in docs/architecture.md), read from
+CloudFormation for a deployed stack or from `.eventpipe/local/state.json` in local mode, plus the
+consumer registry `infra/consumers.py`. Other areas (local mode, demo, tests) can reuse
+`resolve_context` / `OpsContext.from_outputs` and `aws_errors` instead of building their own clients.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from eventpipe.errors import EventpipeError, UsageError
+
+DEFAULT_STACK = "eventpipe-dev"
+LOCAL_ENV_FLAG = "EVENTPIPE_LOCAL"
+STATE_DIR_ENV = "EVENTPIPE_LOCAL_STATE_DIR"  # the same override `eventpipe local start --state-dir` honours
+STATE_FILE = Path(".eventpipe") / "local" / "state.json"
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+FORWARDER = "forwarder"
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Standard retry mode absorbs throttling on AWS; short timeouts keep a dead local endpoint quick to report.
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+
+class StackNotFoundError(EventpipeError):
+    """The named stack does not exist (e.g. already destroyed)."""
+
+
+class TargetKind(StrEnum):
+    """What a consumer's rule delivers to, derived from the target ARN's service."""
+
+    LAMBDA = "lambda"
+    SQS = "sqs"
+    SNS = "sns"
+    SFN = "sfn"
+    BUS = "bus"
+
+    @classmethod
+    def from_arn(cls, arn: str) -> TargetKind:
+        service = arn.split(":")[2] if arn.count(":") >= 5 else ""
+        kinds = {"lambda": cls.LAMBDA, "sqs": cls.SQS, "sns": cls.SNS, "states": cls.SFN, "events": cls.BUS}
+        if service not in kinds:
+            raise EventpipeError(
+                f"unsupported target ARN {arn!r} (expected lambda, sqs, sns, states or events)"
+            )
+        return kinds[service]
+
+
+def pascal_case(name: str) -> str:
+    """Consumer name as used in output keys: `delete-sync` -> `DeleteSync`."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
+
+
+def kebab_case(pascal: str) -> str:
+    """Inverse of `pascal_case` for names found only in the outputs: `DeleteSync` -> `delete-sync`."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", pascal).lower()
+
+
+@dataclass(frozen=True)
+class ConsumerResources:
+    """One consumer's deployed resources, from the `<P>...` stack outputs (None when absent)."""
+
+    name: str
+    rule_arn: str | None
+    rule_name: str | None
+    dlq_url: str | None
+    target_arn: str | None
+    function_name: str | None = None
+    failure_queue_url: str | None = None
+    pattern: Mapping[str, Any] | None = None  # from the registry; the deployed rule may differ
+
+    @property
+    def deployed(self) -> bool:
+        return self.rule_arn is not None
+
+    @property
+    def kind(self) -> TargetKind | None:
+        return TargetKind.from_arn(self.target_arn) if self.target_arn else None
+
+    @property
+    def queues(self) -> dict[str, str]:
+        """Dead-letter queues by role: `dlq` (rule could not deliver), `failures` (Lambda failed)."""
+        found = {"dlq": self.dlq_url, "failures": self.failure_queue_url}
+        return {role: url for role, url in found.items() if url}
+
+
+@dataclass
+class OpsContext:
+    """Resolved target: stack name, outputs and a boto3 session (pointed at the emulator when local)."""
+
+    stack: str
+    region: str
+    outputs: dict[str, str]
+    local: bool = False
+    endpoint: str | None = None
+    profile: str | None = None
+    registry: tuple[Any, ...] = ()
+    _session: boto3.Session | None = field(default=None, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_outputs(
+        cls,
+        outputs: Mapping[str, str],
+        *,
+        stack: str = DEFAULT_STACK,
+        region: str = "us-east-1",
+        endpoint: str | None = None,
+        registry: tuple[Any, ...] | None = None,
+        session: boto3.Session | None = None,
+    ) -> OpsContext:
+        """A context from known outputs (tests, local mode, scripts that already hold them)."""
+        return cls(
+            stack=stack,
+            region=region,
+            outputs=dict(outputs),
+            local=endpoint is not None,
+            endpoint=endpoint,
+            registry=load_registry() if registry is None else registry,
+            _session=session,
+        )
+
+    @property
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            if self.local:
+                self._session = boto3.Session(region_name=self.region, **LOCAL_CREDENTIALS)
+            else:
+                self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
+        return self._session
+
+    def client(self, service: str) -> Any:
+        """A cached boto3 client (typed as Any: the stubs are not a project dependency)."""
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service, endpoint_url=self.endpoint, region_name=self.region, config=_CLIENT_CONFIG
+            )
+        return self._clients[service]
+
+    def output(self, key: str) -> str:
+        """A required stack output; a missing one means the stack is not what this CLI expects."""
+        value = self.outputs.get(key)
+        if not value:
+            raise EventpipeError(f"stack {self.stack} has no output {key!r}: is it an eventpipe stack?")
+        return value
+
+    def consumers(self) -> list[ConsumerResources]:
+        """Every consumer: registry order first, then any deployed only (e.g. removed from the registry)."""
+        names = [str(entry.name) for entry in self.registry]
+        patterns = {str(entry.name): getattr(entry, "pattern", None) for entry in self.registry}
+        for key in self.outputs:
+            if key.endswith("RuleArn") and key != "ForwarderRuleArn":
+                name = kebab_case(key.removesuffix("RuleArn"))
+                if pascal_case(name) not in {pascal_case(known) for known in names}:
+                    names.append(name)
+        return [self._consumer(name, patterns.get(name)) for name in names]
+
+    def consumer(self, name: str) -> ConsumerResources:
+        """One consumer by name; an unknown name lists the known ones."""
+        for consumer in self.consumers():
+            if consumer.name == name:
+                return consumer
+        known = ", ".join(c.name for c in self.consumers()) or "none"
+        raise UsageError(f"unknown consumer {name!r} (known: {known})")
+
+    def deployed_consumer(self, name: str) -> ConsumerResources:
+        consumer = self.consumer(name)
+        if not consumer.deployed:
+            raise EventpipeError(f"consumer {name!r} is in the registry but not deployed in {self.stack}")
+        return consumer
+
+    def forwarder(self) -> ConsumerResources:
+        """The default-bus forwarding rule, shown beside the consumers because it has a DLQ too."""
+        return ConsumerResources(
+            name=FORWARDER,
+            rule_arn=self.outputs.get("ForwarderRuleArn"),
+            rule_name=_rule_name(self.outputs.get("ForwarderRuleArn")),
+            dlq_url=self.outputs.get("ForwarderDlqUrl"),
+            target_arn=self.outputs.get("EventBusArn"),
+        )
+
+    def _consumer(self, name: str, pattern: Mapping[str, Any] | None) -> ConsumerResources:
+        prefix = pascal_case(name)
+        rule_arn = self.outputs.get(f"{prefix}RuleArn")
+        return ConsumerResources(
+            name=name,
+            rule_arn=rule_arn,
+            rule_name=self.outputs.get(f"{prefix}RuleName") or _rule_name(rule_arn),
+            dlq_url=self.outputs.get(f"{prefix}DlqUrl"),
+            target_arn=self.outputs.get(f"{prefix}TargetArn"),
+            function_name=self.outputs.get(f"{prefix}FunctionName"),
+            failure_queue_url=self.outputs.get(f"{prefix}FailureQueueUrl"),
+            pattern=pattern,
+        )
+
+
+def _rule_name(rule_arn: str | None) -> str | None:
+    # arn:aws:events:REGION:ACCOUNT:rule/[BUS/]NAME
+    return rule_arn.rsplit("/", 1)[-1] if rule_arn else None
+
+
+def load_registry() -> tuple[Any, ...]:
+    """`infra.consumers.CONSUMERS`, or () when the registry cannot be imported (installed CLI, no repo)."""
+    try:
+        from infra.consumers import CONSUMERS  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return ()
+    return tuple(CONSUMERS)
+
+
+def local_requested(flag: bool) -> bool:
+    return flag or os.environ.get(LOCAL_ENV_FLAG, "") not in ("", "0", "false")
+
+
+def find_state_file(start: Path | None = None) -> Path | None:
+    """`$EVENTPIPE_LOCAL_STATE_DIR/state.json` if set; else `.eventpipe/local/state.json` in the working
+    directory or a parent, else in the project root."""
+    if os.environ.get(STATE_DIR_ENV):
+        candidate = Path(os.environ[STATE_DIR_ENV]) / STATE_FILE.name
+        return candidate if candidate.is_file() else None
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents, _PROJECT_ROOT):
+        candidate = directory / STATE_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve_context(
+    *, stack: str = DEFAULT_STACK, region: str | None = None, profile: str | None = None, local: bool = False
+) -> OpsContext:
+    """The context every command starts from: local mode when asked (flag or EVENTPIPE_LOCAL=1)."""
+    if local_requested(local):
+        return _local_context()
+    with aws_errors("reading the stack outputs"):
+        # botocore itself reads only AWS_DEFAULT_REGION; AWS_REGION is what Lambda and the other SDKs set.
+        session = boto3.Session(
+            profile_name=profile, region_name=region or os.environ.get("AWS_REGION") or None
+        )
+        if not session.region_name:
+            raise UsageError("no AWS region: pass --region, or set AWS_DEFAULT_REGION or a profile region")
+        cloudformation = session.client("cloudformation", config=_CLIENT_CONFIG)
+        try:
+            stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                raise StackNotFoundError(f"stack {stack} not found in {session.region_name}") from exc
+            raise
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    return OpsContext(
+        stack=stack,
+        region=session.region_name,
+        outputs=outputs,
+        profile=profile,
+        registry=load_registry(),
+        _session=session,
+    )
+
+
+def _local_context() -> OpsContext:
+    path = find_state_file()
+    if path is None:
+        raise EventpipeError(
+            f"local mode is not running (no {STATE_FILE}): start it with `eventpipe local start`"
+        )
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        return OpsContext.from_outputs(
+            state["outputs"],
+            stack=state.get("stack", DEFAULT_STACK),
+            region=state.get("region", "us-east-1"),
+            endpoint=state["endpoint"],
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EventpipeError(f"{path} is not a valid local-mode state file ({exc})") from exc
+
+
+@contextmanager
+def aws_errors(doing: str) -> Iterator[None]:
+    """Turn botocore failures into one-line EventpipeErrors that say what was being done."""
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Error")
+        message = str(error.get("Message", "")).splitlines()[0] if error.get("Message") else str(exc)
+        raise EventpipeError(f"{doing}: {code}: {message}") from exc
+    except BotoCoreError as exc:
+        raise EventpipeError(f"{doing}: {exc}") from exc

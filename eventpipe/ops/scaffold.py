@@ -1,0 +1,278 @@
+"""`eventpipe consumers new`: everything a new consumer needs, written in the project's style.
+
+The registry entry is appended to `CONSUMERS` in `infra/consumers.py` (the CDK construct then adds
+the rule, DLQ, retry policy, alarms and outputs). A Lambda consumer also gets
+`functions/<name_with_underscores>/handler.py` (thin handler), `functions/core/<name_with_underscores>.py`
+(its domain function) and a unit test, modelled on the ingest consumer.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eventpipe.errors import UsageError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+REGISTRY_FILE = Path("infra") / "consumers.py"
+TARGET_CLASSES = {
+    "lambda": "LambdaTarget()",
+    "sqs": "QueueTarget()",
+    "sns": "TopicTarget()",
+    "sfn": "StateMachineTarget()",
+    "bus": "EventBusTarget()",
+}
+DEFAULT_PATTERN_CALL = "object_created()"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_MAX_NAME = 40
+_REGISTRY_START = re.compile(r"^CONSUMERS: tuple\[Consumer, \.\.\.\] = \($", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Scaffolded:
+    name: str
+    target: str
+    files: tuple[Path, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "target": self.target, "files": [str(path) for path in self.files]}
+
+
+def module_name(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def validate_name(name: str, existing: list[str], root: Path) -> None:
+    if not _NAME_RE.match(name) or len(name) > _MAX_NAME:
+        raise UsageError(
+            f"invalid consumer name {name!r}: lowercase letters and digits joined by '-', "
+            f"starting with a letter, at most {_MAX_NAME} characters (e.g. thumbnails, search-index)"
+        )
+    squashed = {known.replace("-", ""): known for known in existing}
+    if name in existing:
+        raise UsageError(f"consumer {name!r} already exists in {REGISTRY_FILE}")
+    if name.replace("-", "") in squashed:
+        # `searchindex` and `search-index` would share output keys and construct ids.
+        raise UsageError(f"consumer name {name!r} collides with existing {squashed[name.replace('-', '')]!r}")
+    if (root / "functions" / module_name(name)).exists():
+        raise UsageError(f"functions/{module_name(name)}/ already exists; pick another name or remove it")
+
+
+def read_pattern_file(path: Path) -> dict[str, Any]:
+    try:
+        pattern = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read pattern file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"pattern file {path} is not JSON: {exc}") from None
+    if not isinstance(pattern, dict) or not pattern:
+        raise UsageError(f"pattern file {path} must hold a non-empty JSON object (an EventBridge pattern)")
+    if "source" in pattern:
+        raise UsageError(
+            f"pattern file {path} sets 'source': leave it out, the stack adds aws.s3 and the bucket itself"
+        )
+    return pattern
+
+
+def python_literal(value: Any, indent: int = 0) -> str:
+    """A JSON value as Python source in the registry's style (double quotes, one key per line)."""
+    pad, inner = " " * indent, " " * (indent + 4)
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(str(k))}: {python_literal(v, indent + 4)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and value:
+        items = [f"{inner}{python_literal(v, indent + 4)}," for v in value]
+        return "[\n" + "\n".join(items) + f"\n{pad}]"
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    return json.dumps(value)  # strings, numbers, empty containers: JSON spelling is valid Python
+
+
+def registry_entry(name: str, target: str, pattern: dict[str, Any] | None) -> str:
+    """The entry's source text, indented like the existing entries of `CONSUMERS`."""
+    pattern_text = DEFAULT_PATTERN_CALL if pattern is None else python_literal(pattern, indent=8)
+    return (
+        "    Consumer(\n"
+        f"        name={json.dumps(name)},\n"
+        '        description="TODO: say what this consumer does with the events it receives.",\n'
+        f"        pattern={pattern_text},\n"
+        f"        target={TARGET_CLASSES[target]},\n"
+        "    ),\n"
+    )
+
+
+def add_registry_entry(source: str, entry: str) -> str:
+    """`source` with `entry` appended as the last element of the `CONSUMERS` tuple."""
+    start = _REGISTRY_START.search(source)
+    if start is None:
+        raise UsageError(f"cannot find `CONSUMERS: tuple[Consumer, ...] = (` in {REGISTRY_FILE}")
+    end = source.find("\n)\n", start.end())
+    if end == -1:
+        raise UsageError(f"cannot find the closing `)` of CONSUMERS in {REGISTRY_FILE}")
+    updated = source[: end + 1] + entry + source[end + 1 :]
+    ast.parse(updated)  # never leave the registry unimportable
+    return updated
+
+
+def registry_names(source: str) -> list[str]:
+    """Names of the `Consumer(name=...)` entries in the registry's source (read, never imported)."""
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Consumer":
+            for keyword in node.keywords:
+                if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
+                    names.append(str(keyword.value.value))
+    return names
+
+
+def scaffold(
+    name: str, target: str, *, pattern: dict[str, Any] | None, root: Path | None = None
+) -> Scaffolded:
+    """Write the entry (and for Lambda the function and its test); nothing is written if a check fails."""
+    root = root or PROJECT_ROOT
+    if target not in TARGET_CLASSES:
+        raise UsageError(f"unknown target {target!r} (choose from {', '.join(TARGET_CLASSES)})")
+    registry = root / REGISTRY_FILE
+    source = registry.read_text(encoding="utf-8")
+    validate_name(name, registry_names(source), root)
+    updated = add_registry_entry(source, registry_entry(name, target, pattern))
+    planned: dict[Path, str] = {}
+    if target == "lambda":
+        module = module_name(name)
+        planned[root / "functions" / module / "__init__.py"] = ""
+        planned[root / "functions" / module / "handler.py"] = HANDLER_TEMPLATE.format(
+            name=name, module=module
+        )
+        planned[root / "functions" / "core" / f"{module}.py"] = DOMAIN_TEMPLATE.format(
+            name=name, module=module
+        )
+        planned[root / "tests" / "unit" / "functions" / f"test_{module}_handler.py"] = TEST_TEMPLATE.format(
+            name=name, module=module
+        )
+    clashes = [path for path in planned if path.exists()]
+    if clashes:
+        raise UsageError(f"{clashes[0].relative_to(root)} already exists; remove it or pick another name")
+    for path, text in planned.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    registry.write_text(updated, encoding="utf-8")
+    return Scaffolded(name, target, (registry.relative_to(root), *(p.relative_to(root) for p in planned)))
+
+
+HANDLER_TEMPLATE = '''\
+"""Lambda entry point of the `{name}` consumer (S3 object events via EventBridge)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from functions.core.events import InvalidEventError, ObjectEvent
+from functions.core.observability import logger, metrics, traced_handler
+from functions.core.{module} import handle_{module}
+
+
+@logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
+@metrics.log_metrics
+@traced_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        object_event = ObjectEvent.from_eventbridge(event)
+    except InvalidEventError as invalid:
+        # Retrying cannot fix a malformed event: log it and finish (no poison loop).
+        logger.error("ignored event", extra={{"reason": str(invalid)}})
+        return {{"status": "invalid", "detail": str(invalid)}}
+    outcome = asdict(handle_{module}(object_event))
+    logger.info("handled", extra=outcome)
+    return outcome
+'''
+
+DOMAIN_TEMPLATE = '''\
+"""What the `{name}` consumer does with one S3 object event.
+
+Events arrive at least once and out of order, and again when replayed or redriven: keep this
+idempotent. Raise only for transient failures (Lambda retries them, then the failure queue keeps
+the event for `eventpipe dlq redrive`); deterministic problems must return an outcome instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.core.events import ObjectEvent
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    owner: str
+    replayed: bool
+
+
+def handle_{module}(event: ObjectEvent) -> Outcome:
+    """TODO: the consumer's work. `event.key` is already URL-decoded."""
+    return Outcome("handled", event.owner, replayed=event.replay_name is not None)
+'''
+
+TEST_TEMPLATE = '''\
+"""The `{name}` consumer's handler on a real-shaped S3 EventBridge event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from functions.{module}.handler import lambda_handler
+
+EVENT: dict[str, Any] = {{
+    "version": "0",
+    "id": "5b1e1c1a-2f4e-4b7e-9c1e-0a6f1d3e9b21",
+    "detail-type": "Object Created",
+    "source": "aws.s3",
+    "account": "123456789012",
+    "time": "2026-01-01T00:00:00Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:s3:::example-bucket"],
+    "detail": {{
+        "version": "0",
+        "bucket": {{"name": "example-bucket"}},
+        "object": {{"key": "incoming/my+file.json", "size": 10, "etag": "abc", "sequencer": "00A1"}},
+        "request-id": "R1",
+        "requester": "123456789012",
+        "source-ip-address": "203.0.113.1",
+        "reason": "PutObject",
+    }},
+}}
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "{name}"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:{name}"
+    aws_request_id: str = "req-1"
+
+
+def test_handles_the_object_with_its_decoded_key() -> None:
+    result = lambda_handler(EVENT, FakeLambdaContext())
+
+    assert result["status"] == "handled"
+    assert result["owner"] == "example-bucket/incoming/my file.json"
+    assert result["replayed"] is False
+
+
+def test_replayed_events_are_handled_and_flagged() -> None:
+    result = lambda_handler({{**EVENT, "replay-name": "eventpipe-{name}-1"}}, FakeLambdaContext())
+
+    assert result["replayed"] is True
+
+
+def test_a_malformed_event_is_reported_not_raised() -> None:
+    result = lambda_handler({{"id": "x", "detail-type": "Object Created"}}, FakeLambdaContext())
+
+    assert result["status"] == "invalid"
+'''

@@ -1,0 +1,236 @@
+"""The commands as an operator runs them: --json output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import typer
+from ops_fakes import Deployed, s3_event
+from typer.testing import CliRunner
+
+from eventpipe.ops import cli, cli_support
+
+
+@pytest.fixture
+def run(deployed: Deployed, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Invoke `eventpipe ...` with discovery pointed at the fake stack; returns the click Result."""
+    requested: dict[str, Any] = {}
+
+    def fake_resolve(**kwargs: Any) -> Any:
+        requested.update(kwargs)
+        return deployed.ctx
+
+    monkeypatch.setattr(cli_support, "resolve_context", fake_resolve)
+    app = typer.Typer()
+    cli.register(app)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        result = runner.invoke(app, list(args))
+        result.requested = dict(requested)
+        return result
+
+    return invoke
+
+
+def test_consumers_json_lists_each_with_depths_and_rule_state(run: Any, deployed: Deployed) -> None:
+    deployed.add_dead_letter("Ingest", s3_event("a.json"))
+    deployed.add_failure_record("Ingest", s3_event("b.json"))
+    deployed.add_failure_record("Ingest", s3_event("c.json"))
+
+    result = run("consumers", "--json", "--stack", "eventpipe-dev", "--region", "eu-west-1")
+
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert list(rows) == ["ingest", "delete-sync", "audit"]
+    assert rows["ingest"]["dlqDepth"] == 1
+    assert rows["ingest"]["failureQueueDepth"] == 2
+    assert rows["ingest"]["target"] == "lambda:eventpipe-dev-ingest"
+    assert rows["audit"]["target"] == "sqs:eventpipe-dev-audit"
+    assert rows["audit"]["failureQueueDepth"] is None
+    assert {row["ruleState"] for row in rows.values()} == {"ENABLED"}
+    assert rows["ingest"]["pattern"] == {"source": ["aws.s3"]}  # the deployed rule's, not the registry's
+    assert result.requested == {
+        "stack": "eventpipe-dev",
+        "region": "eu-west-1",
+        "profile": None,
+        "local": False,
+    }
+
+
+def test_consumers_table_renders(run: Any) -> None:
+    result = run("consumers")
+
+    assert result.exit_code == 0
+    assert "delete-sync" in result.stdout
+    assert "ENABLED" in result.stdout
+
+
+def test_dlq_list_json_has_every_queue_with_depth_and_age(run: Any, deployed: Deployed) -> None:
+    deployed.add_dead_letter("Audit", s3_event("a.json"))
+
+    result = run("dlq", "list", "--json")
+
+    assert result.exit_code == 0, result.output
+    rows = {(row["consumer"], row["queue"]): row for row in json.loads(result.stdout)}
+    assert set(rows) == {
+        ("ingest", "dlq"),
+        ("ingest", "failures"),
+        ("delete-sync", "dlq"),
+        ("delete-sync", "failures"),
+        ("audit", "dlq"),
+        ("forwarder", "dlq"),
+    }
+    assert rows[("audit", "dlq")]["depth"] == 1
+    assert rows[("audit", "dlq")]["oldestAgeSeconds"] is not None
+    assert rows[("ingest", "dlq")]["oldestAgeSeconds"] is None
+
+
+def test_dlq_peek_json_shows_reason_and_object(run: Any, deployed: Deployed) -> None:
+    event = s3_event("in/x y.json", event_id="ev-1")
+    deployed.add_dead_letter("Ingest", event, code="SDK_CLIENT_ERROR")
+
+    result = run("dlq", "peek", "--consumer", "ingest", "--json")
+
+    assert result.exit_code == 0, result.output
+    [letter] = json.loads(result.stdout)
+    assert letter["eventId"] == "ev-1"
+    assert letter["objectKey"] == "in/x y.json"
+    assert letter["errorCode"] == "SDK_CLIENT_ERROR"
+    assert letter["ruleArn"] == deployed.outputs["IngestRuleArn"]
+    assert deployed.depth("IngestDlqUrl") == 1
+
+
+def test_dlq_redrive_json_summary(run: Any, deployed: Deployed) -> None:
+    deployed.add_dead_letter("Audit", s3_event("a.json"))
+    deployed.sqs.send_message(QueueUrl=deployed.url("AuditDlqUrl"), MessageBody="garbage")
+
+    result = run("dlq", "redrive", "--consumer", "audit", "--json")
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["redriven"], summary["failed"], summary["skipped"]) == (1, 0, 1)
+    assert summary["target"] == deployed.url("AuditQueueUrl")
+
+
+def test_dlq_redrive_dry_run_table(run: Any, deployed: Deployed) -> None:
+    deployed.add_dead_letter("Audit", s3_event("a.json"))
+
+    result = run("dlq", "redrive", "-c", "audit", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert "1 would be redriven, 0 failed, 0 skipped" in result.stdout
+    assert deployed.depth("AuditDlqUrl") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ("dlq", "redrive", "--consumer", "nope"),
+            2,
+            "error: unknown consumer 'nope' (known: ingest, delete-sync, audit)",
+        ),
+        (("dlq", "peek", "--consumer", "nope"), 2, "error: unknown consumer 'nope'"),
+        (
+            ("dlq", "redrive", "--consumer", "forwarder"),
+            2,
+            "PutEvents refuses aws.* sources: re-copy the objects",
+        ),
+        (("replay", "start", "--since", "-1h", "--until", "-2h"), 2, "must be before --until"),
+        (
+            ("replay", "start", "--since", "-1h", "--until", "tomorrow"),
+            2,
+            "error: cannot read time 'tomorrow'",
+        ),
+        (
+            ("replay", "start", "--since", "-40d", "--until", "-1d"),
+            2,
+            "older than the archive's retention of 30 days",
+        ),
+        (
+            ("replay", "start", "--since", "-2h", "--until", "-1h", "-c", "x"),
+            2,
+            "error: unknown consumer 'x'",
+        ),
+        (
+            ("replay", "status", "missing"),
+            1,
+            "error: replay status: ResourceNotFoundException: Replay missing does not exist.",
+        ),
+    ],
+)
+def test_failures_are_one_line_on_stderr_with_an_exit_code(
+    run: Any, args: tuple[str, ...], code: int, message: str
+) -> None:
+    result = run(*args)
+
+    assert result.exit_code == code
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_replay_start_wait_json_ends_completed(run: Any, deployed: Deployed) -> None:
+    result = run("replay", "start", "--since", "-2h", "--until", "-10m", "-c", "ingest", "--wait", "--json")
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["state"] == "COMPLETED"
+    assert data["filterArns"] == [deployed.outputs["IngestRuleArn"]]
+    listed = json.loads(run("replay", "list", "--json").stdout)
+    assert [item["replayName"] for item in listed] == [data["replayName"]]
+    status = json.loads(run("replay", "status", data["replayName"], "--json").stdout)
+    assert status["state"] == "COMPLETED"
+
+
+def test_status_json_shows_health(run: Any, deployed: Deployed) -> None:
+    deployed.add_dead_letter("Audit", s3_event("a.json"))
+    cloudwatch = deployed.ctx.client("cloudwatch")
+    for name in ("eventpipe-dev-AuditDlqDepth", "eventpipe-dev-IngestDlqDepth", "other-stack-Alarm"):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Namespace="AWS/SQS",
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        if "Ingest" not in name:
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="DLQ not empty")
+
+    result = run("status", "--json")
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["deadLetters"] == 1
+    assert [alarm["name"] for alarm in data["alarms"]] == ["eventpipe-dev-AuditDlqDepth"]
+    assert data["alarmsDefined"] == 2  # the stack's two alarms, not the other stack's
+    assert data["archive"]["name"] == "eventpipe-dev-archive"
+    assert data["archive"]["retentionDays"] == 30
+    assert data["lastReplay"] is None
+    assert run("status").exit_code == 0
+
+
+def test_every_command_has_help_with_examples(run: Any) -> None:
+    commands = [
+        ["consumers"],
+        ["consumers", "new"],
+        ["replay", "start"],
+        ["replay", "list"],
+        ["replay", "status"],
+        ["replay", "cancel"],
+        ["dlq", "list"],
+        ["dlq", "peek"],
+        ["dlq", "redrive"],
+        ["status"],
+        ["empty-buckets"],
+    ]
+    for command in commands:
+        result = run(*command, "--help")
+        assert result.exit_code == 0, command
+        assert "Example" in result.stdout, command

@@ -1,0 +1,165 @@
+"""`consumers new`: a registry entry in the file's style, and for Lambda a working function + test."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from eventpipe.errors import UsageError
+from eventpipe.ops import cli, scaffold
+
+REPO = Path(scaffold.PROJECT_ROOT)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A copy of the parts of the repository the scaffold reads and writes."""
+    shutil.copytree(REPO / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "functions", tmp_path / "functions", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def load_registry(root: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        f"scaffolded_registry_{id(root)}", root / "infra" / "consumers.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def existing(root: Path) -> list[str]:
+    return [consumer.name for consumer in load_registry(root).CONSUMERS]
+
+
+@pytest.mark.parametrize("target", ["sqs", "sns", "sfn", "bus", "lambda"])
+def test_the_entry_is_appended_and_the_registry_still_loads(root: Path, target: str) -> None:
+    before = existing(root)
+
+    scaffold.scaffold("search-index", target, pattern=None, root=root)
+
+    consumers = load_registry(root).CONSUMERS
+    assert [c.name for c in consumers] == [*before, "search-index"]
+    assert consumers[-1].target.kind == target
+    assert consumers[-1].pattern == {"detail-type": ["Object Created"]}
+
+
+def test_a_pattern_file_becomes_the_entrys_pattern(root: Path, tmp_path: Path) -> None:
+    pattern = {
+        "detail-type": ["Object Deleted"],
+        "detail": {"object": {"key": [{"prefix": 'it\'s "quoted"/'}]}},
+    }
+    path = tmp_path / "pattern.json"
+    path.write_text(json.dumps(pattern))
+
+    scaffold.scaffold("cleanup", "sqs", pattern=scaffold.read_pattern_file(path), root=root)
+
+    assert load_registry(root).CONSUMERS[-1].pattern == pattern
+
+
+def test_a_lambda_consumer_gets_a_handler_domain_and_test_that_pass_and_lint(root: Path) -> None:
+    result = scaffold.scaffold("thumbnails", "lambda", pattern=None, root=root)
+
+    assert {str(p) for p in result.files} == {
+        "infra/consumers.py",
+        "functions/thumbnails/__init__.py",
+        "functions/thumbnails/handler.py",
+        "functions/core/thumbnails.py",
+        "tests/unit/functions/test_thumbnails_handler.py",
+    }
+    assert load_registry(root).CONSUMERS[-1].handler == "functions.thumbnails.handler.lambda_handler"
+    generated = [str(root / p) for p in result.files if p.suffix == ".py"]
+    ruff = [sys.executable, "-m", "ruff"]
+    config = ["--config", str(REPO / "pyproject.toml")]
+    assert subprocess.run([*ruff, "check", *config, *generated], capture_output=True).returncode == 0
+    assert (
+        subprocess.run([*ruff, "format", "--check", *config, *generated], capture_output=True).returncode == 0
+    )
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/functions"],
+        cwd=root,
+        env={
+            "PATH": str(Path(sys.executable).parent),
+            "PYTHONPATH": str(root),
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "3 passed" in tests.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Thumbnails", "invalid consumer name"),
+        ("thumb_nails", "invalid consumer name"),
+        ("-thumbs", "invalid consumer name"),
+        ("thumbs-", "invalid consumer name"),
+        ("9lives", "invalid consumer name"),
+        ("x" * 41, "invalid consumer name"),
+        ("ingest", "consumer 'ingest' already exists"),
+        ("deletesync", "collides with existing 'delete-sync'"),
+        ("events", "functions/core/events.py already exists"),
+    ],
+)
+def test_bad_or_taken_names_are_refused_and_nothing_is_written(root: Path, name: str, message: str) -> None:
+    registry = (root / "infra" / "consumers.py").read_text()
+
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        scaffold.scaffold(name, "lambda", pattern=None, root=root)
+
+    assert (root / "infra" / "consumers.py").read_text() == registry
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "is not JSON"),
+        ("[]", "must hold a non-empty JSON object"),
+        ('{"source": ["aws.s3"]}', "leave it out"),
+    ],
+)
+def test_bad_pattern_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(content)
+
+    with pytest.raises(UsageError, match=message):
+        scaffold.read_pattern_file(path)
+
+
+def test_unknown_target_is_refused(root: Path) -> None:
+    with pytest.raises(UsageError, match="unknown target 'kinesis'"):
+        scaffold.scaffold("x", "kinesis", pattern=None, root=root)
+
+
+def test_registry_names_are_read_from_the_source(root: Path) -> None:
+    source = (root / "infra" / "consumers.py").read_text()
+
+    assert scaffold.registry_names(source) == existing(root)
+
+
+def test_the_cli_scaffolds_into_the_project_root(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scaffold, "PROJECT_ROOT", root)
+    app = typer.Typer()
+    cli.register(app)
+
+    result = CliRunner().invoke(app, ["consumers", "new", "fan-out", "--target", "sns", "--json"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"name": "fan-out", "target": "sns", "files": ["infra/consumers.py"]}
+    again = CliRunner().invoke(app, ["consumers", "new", "fan-out", "--target", "sns"])
+    assert again.exit_code == 2
+    assert again.stderr.strip() == "error: consumer 'fan-out' already exists in infra/consumers.py"
