@@ -1,0 +1,48 @@
+"""The code asset and dependency layer shared by every Lambda function of the project.
+
+One asset (repository root filtered to `functions/` and `schemas/`) so code finds the schemas at
+`<asset root>/schemas`; one layer built by `make setup` with pip for arm64 / Python 3.14, no Docker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import IgnoreMode
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAYER_DIR = REPO_ROOT / ".build" / "layer"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+# Gitignore-style: exclude everything, then re-include the two trees the functions need.
+CODE_EXCLUDES = [
+    "/*",
+    "!/functions",
+    "!/schemas",
+    "__pycache__",
+    "*.pyc",
+    "functions/requirements.txt",
+]
+
+
+class LayerNotBuiltError(RuntimeError):
+    pass
+
+
+class FunctionsPackage(Construct):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        if not (LAYER_DIR / "python").is_dir():
+            raise LayerNotBuiltError(f"{LAYER_DIR}/python is missing: run `make setup` to build the layer")
+        self.code = lambda_.Code.from_asset(str(REPO_ROOT), exclude=CODE_EXCLUDES, ignore_mode=IgnoreMode.GIT)
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(str(LAYER_DIR), exclude=["__pycache__", "*.pyc", ".stamp"]),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="eventpipe Lambda dependencies (functions/requirements.txt)",
+        )

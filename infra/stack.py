@@ -1,0 +1,98 @@
+"""The eventpipe stack: composes the constructs, owns tags and the stack outputs (the contract)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.constructs.access_logs import AccessLogsBucket
+from infra.constructs.alarm_topic import AlarmTopic
+from infra.constructs.consumer import ConsumerConstruct, SharedResources
+from infra.constructs.encrypted_topics import EncryptedTopics
+from infra.constructs.event_routing import EventRouting
+from infra.constructs.functions_package import FunctionsPackage
+from infra.constructs.ingest_bucket import IngestBucket
+from infra.constructs.records_table import RecordsTable
+from infra.constructs.rejects_bucket import RejectsBucket
+from infra.consumers import CONSUMERS, Consumer, LambdaTarget
+
+
+class EventpipeStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        consumers: Sequence[Consumer] = CONSUMERS,
+        **kwargs: Any,
+    ) -> None:
+        # A stack that retains data is also protected against accidental deletion.
+        kwargs.setdefault("termination_protection", config.retain_data)
+        super().__init__(scope, construct_id, **kwargs)
+        Tags.of(self).add("project", "eventpipe")
+        Tags.of(self).add("stage", config.stage)
+
+        access_logs = AccessLogsBucket(
+            self,
+            "AccessLogs",
+            retention_days=config.access_log_retention_days,
+            retain_data=config.retain_data,
+        )
+        bucket_settings: dict[str, Any] = {
+            "access_logs": access_logs.bucket,
+            "noncurrent_version_expiration_days": config.noncurrent_version_expiration_days,
+            "retain_data": config.retain_data,
+        }
+        self.ingest_bucket = IngestBucket(self, "Ingest", **bucket_settings).bucket
+        self.rejects_bucket = RejectsBucket(self, "Rejects", **bucket_settings).bucket
+        self.records = RecordsTable(self, "Records", retain_data=config.retain_data)
+        topics = EncryptedTopics(self, "Topics")
+        self.alarm_topic = AlarmTopic(self, "Alarms", topics=topics, email=config.alarm_email).topic
+        self.routing = EventRouting(
+            self,
+            "Routing",
+            bucket_name=self.ingest_bucket.bucket_name,
+            archive_retention_days=config.archive_retention_days,
+            alarm_topic=self.alarm_topic,
+        )
+        needs_functions = any(isinstance(c.target, LambdaTarget) for c in consumers)
+        shared = SharedResources(
+            config=config,
+            bus=self.routing.bus,
+            ingest_bucket=self.ingest_bucket,
+            rejects_bucket=self.rejects_bucket,
+            records=self.records,
+            functions=FunctionsPackage(self, "Functions") if needs_functions else None,
+            topics=topics,
+            alarm_topic=self.alarm_topic,
+        )
+        self.consumers = {
+            c.name: ConsumerConstruct(self, f"Consumer{c.pascal_name}", consumer=c, shared=shared)
+            for c in consumers
+        }
+        self._add_outputs(access_logs.bucket.bucket_name)
+
+    def _add_outputs(self, access_logs_bucket_name: str) -> None:
+        routing = self.routing
+        outputs = {
+            "BucketName": self.ingest_bucket.bucket_name,
+            "RejectsBucketName": self.rejects_bucket.bucket_name,
+            "AccessLogsBucketName": access_logs_bucket_name,
+            "EventBusName": routing.bus.event_bus_name,
+            "EventBusArn": routing.bus.event_bus_arn,
+            "ArchiveName": routing.archive.ref,
+            "ArchiveArn": routing.archive.attr_arn,
+            "TableName": self.records.table.table_name,
+            "AlarmTopicArn": self.alarm_topic.topic_arn,
+            "ForwarderRuleArn": routing.forwarder.rule.rule_arn,
+            "ForwarderDlqUrl": routing.forwarder.dead_letter_queue.queue_url,
+        }
+        for construct in self.consumers.values():
+            outputs.update(construct.outputs)
+        for key, value in outputs.items():
+            CfnOutput(self, key, value=value)

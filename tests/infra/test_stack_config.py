@@ -1,0 +1,117 @@
+"""Stage configuration: defaults, cdk.json, command-line overrides, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from stack_fixtures import CDK_CONTEXT, REPO_ROOT
+
+from infra.config import DEFAULTS, ConfigError, load_config
+
+
+def config_from(context: dict[str, Any]):
+    return load_config(context.get)
+
+
+def test_stage_defaults_to_dev_and_names_the_stack() -> None:
+    config = config_from({})
+
+    assert config.stage == "dev"
+    assert config.stack_name == "eventpipe-dev"
+    assert config.retain_data is False
+
+
+def test_prod_defaults_retain_data_and_retry_for_a_day() -> None:
+    config = config_from({"stage": "prod"})
+
+    assert config.stack_name == "eventpipe-prod"
+    assert config.retain_data is True
+    assert config.target_retry_attempts == 185
+    assert config.target_max_event_age_seconds == 86400
+
+
+def test_cdk_json_block_sets_every_key_for_dev_and_prod() -> None:
+    for stage in ("dev", "prod"):
+        assert set(CDK_CONTEXT["eventpipe"][stage]) == set(DEFAULTS), stage
+
+
+def test_cdk_json_block_overrides_defaults() -> None:
+    config = config_from({"eventpipe": {"dev": {"archive_retention_days": 7, "retain_data": True}}})
+
+    assert config.archive_retention_days == 7
+    assert config.retain_data is True
+
+
+def test_flat_command_line_context_wins_over_the_block_and_is_parsed() -> None:
+    # `cdk synth -c eventpipe.dev.archive_retention_days=9` delivers strings.
+    config = config_from(
+        {
+            "eventpipe": {"dev": {"archive_retention_days": 7}},
+            "eventpipe.dev.archive_retention_days": "9",
+            "eventpipe.dev.retain_data": "true",
+            "eventpipe.dev.function_memory_mb": '{"ingest": 2048}',
+        }
+    )
+
+    assert config.archive_retention_days == 9
+    assert config.retain_data is True
+    assert config.function_memory_mb == {"ingest": 2048}
+
+
+def test_unknown_stage_uses_the_common_defaults() -> None:
+    config = config_from({"stage": "feature-x"})
+
+    assert config.stack_name == "eventpipe-feature-x"
+    assert config.archive_retention_days == DEFAULTS["archive_retention_days"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("archive_retention_days", "x", "must be an integer between 1 and 3650, got 'x'"),
+        ("archive_retention_days", 0, "must be an integer between 1 and 3650, got 0"),
+        ("target_retry_attempts", 186, "must be an integer between 0 and 185, got 186"),
+        ("target_max_event_age_seconds", 59, "must be an integer between 60 and 86400, got 59"),
+        ("lambda_retry_attempts", 3, "must be an integer between 0 and 2, got 3"),
+        ("retain_data", "yes", "must be true or false, got 'yes'"),
+        ("alarm_email", "not-an-email", "must be an email address or null, got 'not-an-email'"),
+        ("log_retention_days", 10, "must be one of 1, 3, 5, 7, 14, 30"),
+        ("log_level", "LOUD", "must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"),
+        ("function_memory_mb", {"audit": 512}, "'audit' is not a Lambda consumer"),
+        ("function_memory_mb", {"ingest": 64}, "'ingest' must be an integer between 128 and 10240"),
+        ("archive_retention_dayz", 5, "unknown key"),
+    ],
+)
+def test_invalid_value_names_the_key_in_one_line(key: str, value: Any, reason: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_from({"eventpipe": {"dev": {key: value}}})
+
+    message = str(raised.value)
+    assert message.startswith(f"eventpipe.dev.{key}: {reason}")
+    assert "\n" not in message
+
+
+def test_invalid_stage_name_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"^stage: must be lowercase"):
+        config_from({"stage": "Prod!"})
+
+
+def test_app_prints_one_line_and_exits_non_zero_on_bad_config() -> None:
+    context = {**CDK_CONTEXT, "eventpipe.dev.archive_retention_days": "x"}
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/nonexistent-never-written"}
+
+    done = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "eventpipe configuration error: eventpipe.dev.archive_retention_days: "
+        "must be an integer between 1 and 3650, got 'x'"
+    )
+    assert "Traceback" not in done.stdout + done.stderr

@@ -1,0 +1,45 @@
+"""Lambda packaging: one code asset of functions/ + schemas/, one dependency layer built without Docker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from infra_template import Synthesized
+
+
+def test_function_code_asset_holds_only_functions_and_schemas(dev: Synthesized) -> None:
+    function = dev.props(dev.output_ref("IngestFunctionName"))
+    asset_hash = function["Code"]["S3Key"].removesuffix(".zip")
+
+    entries = {p.name for p in (dev.outdir / f"asset.{asset_hash}").iterdir()}
+
+    assert entries == {"functions", "schemas"}
+    assert (dev.outdir / f"asset.{asset_hash}" / "functions" / "ingest" / "handler.py").is_file()
+
+
+def test_every_function_shares_the_code_asset_and_the_layer(kinds: Synthesized) -> None:
+    functions = [r["Properties"] for r in kinds.of_type("AWS::Lambda::Function").values()]
+    (layer_id, _) = kinds.only("AWS::Lambda::LayerVersion")
+
+    assert len(functions) >= 3
+    assert len({f["Code"]["S3Key"] for f in functions}) == 1
+    assert all(f["Layers"] == [{"Ref": layer_id}] for f in functions)
+
+
+def test_layer_targets_the_function_runtime_and_architecture(dev: Synthesized) -> None:
+    (_, layer) = dev.only("AWS::Lambda::LayerVersion")
+
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_missing_layer_build_fails_with_a_hint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from aws_cdk import App, Stack
+
+    from infra.constructs import functions_package
+
+    monkeypatch.setattr(functions_package, "LAYER_DIR", tmp_path / "not-built")
+
+    with pytest.raises(functions_package.LayerNotBuiltError, match="run `make setup`"):
+        functions_package.FunctionsPackage(Stack(App(), "S"), "Functions")

@@ -1,0 +1,152 @@
+"""The consumer registry is data: pattern helpers, naming, and importability without aws_cdk."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from stack_fixtures import REPO_ROOT
+
+from infra.consumers import (
+    CONSUMERS,
+    Consumer,
+    LambdaTarget,
+    QueueTarget,
+    RetryOverride,
+    any_object_event,
+    consumer_by_name,
+    object_created,
+    object_deleted,
+    validate_registry,
+    with_gzip,
+)
+
+
+def test_registry_ships_ingest_delete_sync_and_audit() -> None:
+    assert [c.name for c in CONSUMERS][:3] == ["ingest", "delete-sync", "audit"]
+    assert isinstance(consumer_by_name("ingest").target, LambdaTarget)
+    assert isinstance(consumer_by_name("delete-sync").target, LambdaTarget)
+    assert isinstance(consumer_by_name("audit").target, QueueTarget)
+
+
+def test_ingest_pattern_takes_created_json_and_json_lines_also_gzipped() -> None:
+    keys = consumer_by_name("ingest").pattern["detail"]["object"]["key"]
+
+    assert consumer_by_name("ingest").pattern["detail-type"] == ["Object Created"]
+    assert {k["suffix"] for k in keys} == {
+        ".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz",
+    }  # fmt: skip
+
+
+def test_ingest_may_read_the_bucket_and_write_table_and_rejects() -> None:
+    target = consumer_by_name("ingest").target
+
+    assert isinstance(target, LambdaTarget)
+    assert (target.reads_ingest_bucket, target.writes_table, target.writes_rejects) == (True, True, True)
+
+
+def test_delete_sync_cannot_read_objects_or_write_rejects() -> None:
+    target = consumer_by_name("delete-sync").target
+
+    assert isinstance(target, LambdaTarget)
+    assert (target.reads_ingest_bucket, target.writes_rejects, target.writes_table) == (False, False, True)
+
+
+def test_full_pattern_scopes_to_s3_and_the_bucket_without_mutating_the_entry() -> None:
+    consumer = consumer_by_name("ingest")
+    before = repr(consumer.pattern)
+
+    full = consumer.full_pattern("my-bucket")
+
+    assert full["source"] == ["aws.s3"]
+    assert full["detail"]["bucket"] == {"name": ["my-bucket"]}
+    assert full["detail"]["object"] == consumer.pattern["detail"]["object"]
+    assert repr(consumer.pattern) == before
+
+
+def test_ignore_replays_excludes_events_carrying_a_replay_name() -> None:
+    consumer = Consumer(name="live-only", pattern=object_deleted(), target=QueueTarget(), ignore_replays=True)
+
+    assert consumer.full_pattern("b")["replay-name"] == [{"exists": False}]
+    assert "replay-name" not in consumer_by_name("ingest").full_pattern("b")
+
+
+def test_prefix_and_suffix_together_become_one_wildcard_per_suffix() -> None:
+    pattern = object_created(prefix="in*box/", suffixes=(".csv", ".tsv"))
+
+    assert pattern["detail"]["object"]["key"] == [
+        {"wildcard": "in\\*box/*.csv"},
+        {"wildcard": "in\\*box/*.tsv"},
+    ]
+
+
+def test_prefix_only_and_no_filter() -> None:
+    assert object_deleted(prefix="logs/")["detail"]["object"]["key"] == [{"prefix": "logs/"}]
+    assert object_created() == {"detail-type": ["Object Created"]}
+    assert any_object_event() == {}
+    assert any_object_event(prefix="a/") == {"detail": {"object": {"key": [{"prefix": "a/"}]}}}
+
+
+def test_with_gzip_adds_the_compressed_form_of_each_suffix() -> None:
+    assert with_gzip((".a", ".b")) == (".a", ".a.gz", ".b", ".b.gz")
+
+
+@pytest.mark.parametrize("name", ["Ingest", "delete_sync", "-x", "x-", "a--b", "9lives", "x" * 41])
+def test_invalid_consumer_names_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="consumer name"):
+        Consumer(name=name, pattern={}, target=QueueTarget())
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: LambdaTarget(memory_mb=64), "memory_mb must be 128..10240"),
+        (lambda: LambdaTarget(timeout_seconds=901), "timeout_seconds must be 1..900"),
+        (lambda: QueueTarget(retention_days=15), "retention_days must be 1..14"),
+        (lambda: RetryOverride(max_retry_attempts=186), "max_retry_attempts must be 0..185"),
+        (lambda: RetryOverride(max_event_age_seconds=59), "max_event_age_seconds must be 60..86400"),
+    ],
+)
+def test_target_settings_outside_aws_limits_are_refused(make: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_pattern_must_not_set_source() -> None:
+    with pytest.raises(ValueError, match="must not set 'source'"):
+        Consumer(name="x", pattern={"source": ["aws.s3"]}, target=QueueTarget())
+
+
+def test_names_are_pascal_cased_for_outputs_and_mapped_to_function_folders() -> None:
+    consumer = consumer_by_name("delete-sync")
+
+    assert consumer.pascal_name == "DeleteSync"
+    assert consumer.function_dir == "functions/delete_sync"
+    assert consumer.handler == "functions.delete_sync.handler.lambda_handler"
+
+
+def test_registry_refuses_duplicate_names() -> None:
+    twice = (Consumer(name="a", pattern={}, target=QueueTarget()),) * 2
+
+    with pytest.raises(ValueError, match="collide"):
+        validate_registry(twice)
+
+
+def test_registry_is_importable_without_aws_cdk() -> None:
+    code = (
+        "import sys, infra.consumers; sys.exit(1 if any(m.startswith('aws_cdk') for m in sys.modules) else 0)"
+    )
+
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, check=False)
+
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_lambda_consumer_has_its_handler_module() -> None:
+    lambdas = [c for c in CONSUMERS if isinstance(c.target, LambdaTarget)]
+
+    missing = [c.function_dir for c in lambdas if not (REPO_ROOT / c.function_dir / "handler.py").is_file()]
+
+    assert missing == []
