@@ -95,8 +95,7 @@ def consumers_new(
     for path in result.files:
         out.print(f"  {path}")
     out.print(
-        "next: fill in the TODOs; accept the template change with "
-        "`.venv/bin/python -m pytest tests/infra/test_stack_snapshot.py --snapshot-update`; "
-        "`make test`; then `make deploy` (or restart local mode).",
+        "next: fill in the TODOs; `make test` (the infra tests walk the new consumer; the template "
+        "snapshot covers only the shipped consumers); then `make deploy` (or restart local mode).",
         markup=False,
     )
