@@ -1,0 +1,56 @@
+"""Tiny Lambda handlers that make the local runtime's behaviour observable (process id, environment,
+context, attempts). Deployed by the runtime tests as `tests.integration.lambda_probes.<name>`, imported
+from the project root like the real functions."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+OBSERVED_VARIABLES = (
+    "MODE",
+    "AWS_ENDPOINT_URL",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_CONFIG_FILE",
+    "_HANDLER",
+)
+
+
+def echo(event: Any, context: Any) -> dict[str, Any]:
+    print("echo called", json.dumps(event))
+    return {
+        "event": event,
+        "pid": os.getpid(),
+        "request_id": context.aws_request_id,
+        "function_name": context.function_name,
+        "arn": context.invoked_function_arn,
+        "memory": context.memory_limit_in_mb,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "env": {name: os.environ.get(name) for name in OBSERVED_VARIABLES},
+    }
+
+
+def record_attempt(event: Any, context: Any) -> dict[str, Any]:
+    """Appends the request id to ATTEMPTS_FILE, then fails while MODE=broken."""
+    with open(os.environ["ATTEMPTS_FILE"], "a") as out:
+        out.write(context.aws_request_id + "\n")
+    if os.environ.get("MODE") == "broken":
+        raise ValueError(f"table missing: {event.get('n')}")
+    return {"ok": event.get("n")}
+
+
+def sleep(event: Any, context: Any) -> dict[str, Any]:
+    time.sleep(event["seconds"])
+    return {"slept": event["seconds"], "pid": os.getpid()}
+
+
+def crash(event: Any, context: Any) -> None:
+    os._exit(3)
+
+
+def unserializable(event: Any, context: Any) -> set[int]:
+    return {1, 2}
