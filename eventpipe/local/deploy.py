@@ -1,0 +1,124 @@
+"""Deploy the real synthesized template into the emulator through its CloudFormation API."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from eventpipe.errors import EventpipeError
+from eventpipe.local import quirks
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def template_path(stage: str, project_root: Path = PROJECT_ROOT) -> Path:
+    return project_root / "cdk.out" / f"eventpipe-{stage}.template.json"
+
+
+def ensure_template(stage: str, project_root: Path = PROJECT_ROOT) -> Path:
+    """The synthesized template of `stage`; synthesizes it with app.py (no CDK CLI) when missing."""
+    path = template_path(stage, project_root)
+    if path.exists():
+        return path
+    lock_dir = project_root / ".eventpipe"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    # Parallel test workers may all find the template missing: one synthesizes, the others wait.
+    with (lock_dir / "synth.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            _synthesize(stage, project_root, path)
+    return path
+
+
+def _synthesize(stage: str, project_root: Path, path: Path) -> None:
+    if not (project_root / "app.py").exists():
+        raise EventpipeError(f"{path} is missing and there is no app.py to synthesize it; run `make synth`")
+    cdk_json = json.loads((project_root / "cdk.json").read_text())
+    context = {**cdk_json.get("context", {}), "stage": stage}
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(path.parent),
+        "CDK_CONTEXT_JSON": json.dumps(context),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "app.py"], cwd=project_root, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0 or not path.exists():
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise EventpipeError(f"synthesizing eventpipe-{stage} failed: {reason}")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    stack: str
+    outputs: dict[str, str]
+    physical_ids: dict[str, str]
+    seconds: float
+
+
+def deploy(
+    template_file: Path,
+    *,
+    stack: str,
+    session: Any,
+    endpoint_url: str,
+    region: str,
+    account: str,
+    timeout: float = 120.0,
+) -> Deployment:
+    """Create `stack` from the adapted template, wait for CREATE_COMPLETE, then apply post-deploy fixes."""
+    started = time.monotonic()
+    adapted = quirks.adapt_template(json.loads(template_file.read_text()))
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint_url, region_name=region)
+
+    cloudformation = client("cloudformation")
+    try:
+        cloudformation.create_stack(
+            StackName=stack,
+            TemplateBody=json.dumps(adapted.template),
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+    except ClientError as error:
+        raise EventpipeError(f"deploying {stack} into the emulator failed: {error}") from error
+    deadline = time.monotonic() + timeout
+    while True:
+        description = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+        status = description["StackStatus"]
+        if status == "CREATE_COMPLETE":
+            break
+        if not status.endswith("_IN_PROGRESS") or time.monotonic() > deadline:
+            raise EventpipeError(
+                f"deploying {stack} into the emulator ended in {status}: "
+                f"{_first_failure(cloudformation, stack)}"
+            )
+        time.sleep(0.2)
+    physical = {
+        resource["LogicalResourceId"]: resource.get("PhysicalResourceId", "")
+        for resource in cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
+        if "LogicalResourceId" in resource  # moto lists the types it skipped without one
+    }
+    quirks.post_deploy(adapted, physical, client, region=region, account=account, stack=stack)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
+    return Deployment(stack=stack, outputs=outputs, physical_ids=physical, seconds=time.monotonic() - started)
+
+
+def _first_failure(cloudformation: Any, stack: str) -> str:
+    events = cloudformation.describe_stack_events(StackName=stack)["StackEvents"]
+    for event in events:
+        if event.get("ResourceStatus", "").endswith("FAILED"):
+            return f"{event['LogicalResourceId']}: {event.get('ResourceStatusReason', '')}"
+    return "no failed resource reported"

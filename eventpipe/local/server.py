@@ -1,0 +1,205 @@
+"""The emulator process: `python -m eventpipe.local.server --state-dir DIR [--port N] [--stage S]`.
+
+One process holds moto's server, the event engine and the Lambda runtime, so the hooks in quirks.py
+can reach moto's in-process backends. It deploys the stack, writes the state file (the readiness
+signal `Emulator.start` waits for) and serves until SIGTERM/SIGINT. A small control endpoint on its
+own port answers `GET /idle` and `GET /status` (used by `Emulator.wait_idle`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+
+from eventpipe.local import quirks
+from eventpipe.local.deploy import PROJECT_ROOT, deploy, ensure_template
+from eventpipe.local.engine import DEFAULT_TIME_SCALE, EventEngine, Timing
+from eventpipe.local.senders import AwsSenders
+from eventpipe.local.state import remove_state, write_state
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+log = logging.getLogger("eventpipe.local.server")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eventpipe.local.server")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--template", type=Path, default=None)
+    parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
+    args = parser.parse_args(argv)
+    state_dir: Path = args.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per AWS call
+    # moto's server and boto3 in this process talk to the emulator itself, never to AWS.
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "MOTO_ALLOW_NONEXISTENT_REGION": "false",
+        }
+    )
+    for variable in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(variable, None)  # a developer's real AWS settings must not leak in
+
+    started = time.monotonic()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.parent_pid:
+        threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True).start()
+    try:
+        emulator = RunningEmulator(state_dir=state_dir, port=args.port)
+    except Exception:
+        log.exception("the emulator could not start")
+        return 1
+    try:
+        template = args.template or ensure_template(args.stage)
+        deployment = emulator.deploy(template, stack=f"eventpipe-{args.stage}")
+        write_state(
+            state_dir,
+            {
+                "endpoint": emulator.endpoint,
+                "control": emulator.control_endpoint,
+                "pid": os.getpid(),
+                "stack": deployment.stack,
+                "stage": args.stage,
+                "region": REGION,
+                "account": ACCOUNT,
+                "outputs": deployment.outputs,
+                "template": str(template),
+                "startup_seconds": round(time.monotonic() - started, 3),
+                "deploy_seconds": round(deployment.seconds, 3),
+            },
+        )
+        log.info(
+            "ready: %s (stack %s deployed in %.2fs)", emulator.endpoint, deployment.stack, deployment.seconds
+        )
+        stop.wait()
+    except Exception:
+        log.exception("the emulator failed")
+        return 1
+    finally:
+        remove_state(state_dir, pid=os.getpid())
+        emulator.shutdown()
+    return 0
+
+
+def _watch_parent(parent_pid: int, stop: threading.Event) -> None:
+    """A non-detached emulator must not outlive its owner (e.g. a killed test run)."""
+    while not stop.wait(1.0):
+        if os.getppid() != parent_pid:
+            log.warning("parent process %s is gone; stopping", parent_pid)
+            stop.set()
+
+
+class RunningEmulator:
+    def __init__(self, *, state_dir: Path, port: int) -> None:
+        from moto.server import ThreadedMotoServer
+
+        from eventpipe.local.lambda_runtime import LambdaRuntime
+
+        self.hooks = quirks.Hooks(account=ACCOUNT, region=REGION)
+        quirks.install(self.hooks)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto.start()
+        host, bound = self._moto.get_host_and_port()
+        self.endpoint = f"http://{host}:{bound}"
+        self.session = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106
+            region_name=REGION,
+        )
+        self.runtime = LambdaRuntime(
+            endpoint_url=self.endpoint,
+            region=REGION,
+            account=ACCOUNT,
+            project_root=PROJECT_ROOT,
+            log_dir=state_dir / "logs",
+        )
+        senders = AwsSenders(
+            endpoint_url=self.endpoint,
+            region=REGION,
+            account=ACCOUNT,
+            lambda_runtime=lambda: self.hooks.runtime,
+        )
+        scale = float(os.environ.get("EVENTPIPE_LOCAL_TIME_SCALE", DEFAULT_TIME_SCALE))
+        self.engine = EventEngine(
+            topology=quirks.MotoTopology(ACCOUNT, REGION), senders=senders, timing=Timing(scale=scale)
+        )
+        self.hooks.engine, self.hooks.runtime = self.engine, self.runtime
+        self._control = ThreadingHTTPServer(("127.0.0.1", 0), _control_handler(self))
+        self.control_endpoint = f"http://127.0.0.1:{self._control.server_address[1]}"
+        threading.Thread(target=self._control.serve_forever, name="control", daemon=True).start()
+
+    def deploy(self, template: Path, *, stack: str) -> Any:
+        return deploy(
+            template,
+            stack=stack,
+            session=self.session,
+            endpoint_url=self.endpoint,
+            region=REGION,
+            account=ACCOUNT,
+        )
+
+    def idle(self, horizon: float) -> bool:
+        return not self.engine.busy(horizon) and not self.runtime.busy()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pending_deliveries": self.engine.pending(),
+            "lambda_busy": self.runtime.busy(),
+            "stats": dict(self.engine.stats),
+        }
+
+    def shutdown(self) -> None:
+        for stop in (self.runtime.shutdown, self.engine.shutdown, self._control.shutdown, self._moto.stop):
+            try:
+                stop()
+            except Exception:  # keep stopping the other parts
+                log.exception("shutdown step failed")
+
+
+def _control_handler(emulator: RunningEmulator) -> type[BaseHTTPRequestHandler]:
+    class ControlHandler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            if url.path == "/idle":
+                horizon = float(parse_qs(url.query).get("horizon", ["2"])[0])
+                self._reply({"idle": emulator.idle(horizon)})
+            elif url.path == "/status":
+                self._reply(emulator.status())
+            else:
+                self.send_error(404)
+
+        def _reply(self, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return ControlHandler
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
