@@ -125,12 +125,15 @@ class RunningEmulator:
             aws_secret_access_key="testing",  # noqa: S106
             region_name=REGION,
         )
+        # One clock for EventBridge backoff and Lambda's async retries: AWS seconds x scale.
+        scale = float(os.environ.get("EVENTPIPE_LOCAL_TIME_SCALE", DEFAULT_TIME_SCALE))
         self.runtime = LambdaRuntime(
             endpoint_url=self.endpoint,
             region=REGION,
             account=ACCOUNT,
             project_root=PROJECT_ROOT,
             log_dir=state_dir / "logs",
+            time_scale=scale,
         )
         senders = AwsSenders(
             endpoint_url=self.endpoint,
@@ -138,7 +141,6 @@ class RunningEmulator:
             account=ACCOUNT,
             lambda_runtime=lambda: self.hooks.runtime,
         )
-        scale = float(os.environ.get("EVENTPIPE_LOCAL_TIME_SCALE", DEFAULT_TIME_SCALE))
         self.engine = EventEngine(
             topology=quirks.MotoTopology(ACCOUNT, REGION), senders=senders, timing=Timing(scale=scale)
         )
