@@ -1,0 +1,1 @@
+"""Domain layer shared by the Lambda consumers: events, formats, datasets, records, storage, use cases."""

@@ -1,0 +1,98 @@
+"""Rejects reports: one JSON Lines object per object version in the rejects bucket.
+
+Key: `rejects/<source bucket>/<source key>/<sequencer>.jsonl` (sequencer without its left padding;
+`rejects/<source bucket>/_long-keys/<sha256 of key>/...` when that would exceed S3's 1,024 bytes).
+The rejects bucket is not the ingest bucket, so a report can never trigger ingest.
+Each line: {"position", "reason", "detail", "record", "record_truncated"}; `position` 0 means the
+object as a whole. At most MAX_ENTRIES records are listed, then one `more_rejects_omitted` line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from functions.core.formats import Malformed
+
+MAX_ENTRIES: Final = 1000
+MAX_RAW_CHARS: Final = 2048
+MAX_S3_KEY_BYTES: Final = 1024
+
+
+def report_key(bucket: str, key: str, sequencer: str) -> str:
+    version = sequencer.lstrip("0") or "0"
+    candidate = f"rejects/{bucket}/{key}/{version}.jsonl"
+    if len(candidate.encode()) <= MAX_S3_KEY_BYTES:
+        return candidate
+    # S3 keys stop at 1,024 bytes: very long source keys are named by their hash instead.
+    return f"rejects/{bucket}/_long-keys/{hashlib.sha256(key.encode()).hexdigest()}/{version}.jsonl"
+
+
+class ReportSink(Protocol):
+    def put(self, key: str, body: bytes) -> None: ...
+    def delete(self, key: str) -> None: ...
+
+
+class S3ReportSink:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def put(self, key: str, body: bytes) -> None:
+        self._client.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self._bucket, Key=key)
+
+
+def _raw_text(raw: Any) -> str:
+    if raw is None:
+        return ""
+    if isinstance(raw, bytes):
+        # Slice before decoding so a huge line is never decoded whole; 'replace' keeps it valid UTF-8.
+        return raw[: MAX_RAW_CHARS * 4].decode("utf-8", "replace")
+    if isinstance(raw, Malformed):
+        return _raw_text(raw.raw)
+    return json.dumps(raw, default=str, ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class RejectsReport:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+
+    def add(self, position: int, reason: str, detail: str, raw: Any = None) -> None:
+        self.total += 1
+        if len(self.entries) >= MAX_ENTRIES:
+            return
+        text = _raw_text(raw)
+        self.entries.append(
+            {
+                "position": position,
+                "reason": reason,
+                "detail": detail[:500],
+                "record": text[:MAX_RAW_CHARS],
+                "record_truncated": len(text) > MAX_RAW_CHARS,
+            }
+        )
+
+    def lines(self) -> Iterator[str]:
+        for entry in self.entries:
+            yield json.dumps(entry, ensure_ascii=False)
+        omitted = self.total - len(self.entries)
+        if omitted:
+            yield json.dumps(
+                {
+                    "position": None,
+                    "reason": "more_rejects_omitted",
+                    "detail": f"{omitted} more rejected records are not listed",
+                    "record": "",
+                    "record_truncated": False,
+                }
+            )
+
+    def render(self) -> bytes:
+        return ("\n".join(self.lines()) + "\n").encode("utf-8")

@@ -1,0 +1,448 @@
+"""Data access for the records table: the `RecordStore` protocol and its DynamoDB implementation.
+
+Uses the low-level client with ready-made attribute values (no TypeSerializer on the hot path).
+Object state items (the version guard) live under `pk = "object#<bucket>/<key>"`, `sk = "state"`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from botocore.exceptions import ClientError
+
+from functions.core.records import NATURAL_KEY_SORT, POSITION_WIDTH, AttributeValue, Item, position_sort_key
+
+BATCH_WRITE_LIMIT: Final = 25
+BATCH_GET_LIMIT: Final = 100
+STATE_PREFIX: Final = "object#"
+STATE_SORT: Final = "state"
+MAX_UNPROCESSED_ROUNDS: Final = 8
+
+Key = dict[str, AttributeValue]
+
+
+class TransientStoreError(RuntimeError):
+    """The store did not accept work after bounded retries: raise so Lambda retries the event."""
+
+
+class LeaseLostError(TransientStoreError):
+    """Another processor took over the object while this one was writing (it ran past its lease)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectState:
+    """The state item of one object (all fields optional: a first event finds none)."""
+
+    sequencer: str | None = None
+    status: str | None = None
+    version_id: str | None = None
+    last_position: int = 0
+    rejected_count: int = 0
+    natural_owned: bool = False
+    dirty: bool = False
+    lease_token: str | None = None
+    lease_expires: float = 0.0
+    pending_sequencer: str | None = None
+
+    @classmethod
+    def from_item(cls, item: Item | None) -> ObjectState:
+        if not item:
+            return cls()
+
+        def text(name: str) -> str | None:
+            value = item.get(name)
+            return value["S"] if value else None
+
+        def number(name: str) -> float:
+            value = item.get(name)
+            return float(value["N"]) if value else 0.0
+
+        def flag(name: str) -> bool:
+            value = item.get(name)
+            return bool(value and value.get("BOOL"))
+
+        return cls(
+            sequencer=text("sequencer"),
+            status=text("status"),
+            version_id=text("version_id"),
+            last_position=int(number("last_position")),
+            rejected_count=int(number("rejected_count")),
+            natural_owned=flag("natural_owned"),
+            dirty=flag("dirty") or text("lease_token") is not None,
+            lease_token=text("lease_token"),
+            lease_expires=number("lease_expires"),
+            pending_sequencer=text("pending_sequencer"),
+        )
+
+    def is_newer_than(self, sequencer: str) -> bool:
+        """True when this state already reflects (or awaits) a later event of the object."""
+        return (self.sequencer is not None and self.sequencer > sequencer) or (
+            self.pending_sequencer is not None and self.pending_sequencer > sequencer
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Acquired:
+    prior: ObjectState
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    current: ObjectState
+    stale: bool  # False: a lease of an equal-or-older event is still active (busy)
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """What the state item records once an event's effect is complete."""
+
+    sequencer: str
+    status: str  # "present" | "deleted"
+    event_id: str
+    committed_at: str
+    version_id: str | None = None
+    etag: str | None = None
+    dataset: str | None = None
+    record_count: int = 0
+    rejected_count: int = 0
+    last_position: int = 0
+    natural_owned: bool = False
+
+
+class BatchWriter(Protocol):
+    requests: int
+
+    def put(self, item: Item) -> None: ...
+    def delete(self, key: Key) -> None: ...
+    def flush(self) -> None: ...
+
+
+class RecordStore(Protocol):
+    """Everything the ingest and delete-sync use cases need from the table."""
+
+    def acquire(
+        self, object_id: str, sequencer: str, token: str, *, now: float, lease_seconds: float, natural: bool
+    ) -> Acquired | Refused: ...
+    def announce(self, object_id: str, sequencer: str) -> None: ...
+    def superseded(self, object_id: str, sequencer: str) -> bool: ...
+    def release(self, object_id: str, token: str, *, dirty: bool) -> None: ...
+    def commit(self, object_id: str, token: str, commit: Commit) -> None: ...
+    def writer(self, on_refused: Callable[[Item, str], None] | None = None) -> BatchWriter: ...
+    def positions_after(self, partition: str, position: int) -> Iterator[Key]: ...
+    def owned_natural_keys(self, owner: str) -> Iterator[Key]: ...
+    def delete_owned(self, keys: Iterable[Key], owner: str, older_than: str) -> int: ...
+
+
+def state_key(object_id: str) -> Key:
+    return {"pk": {"S": STATE_PREFIX + object_id}, "sk": {"S": STATE_SORT}}
+
+
+class Backoff:
+    """Exponential backoff with full jitter (AWS architecture blog), bounded per round."""
+
+    def __init__(self, sleep: Callable[[float], None], base: float = 0.05, cap: float = 5.0) -> None:
+        self._sleep = sleep
+        self._base = base
+        self._cap = cap
+
+    def pause(self, attempt: int) -> None:
+        self._sleep(random.uniform(0, min(self._cap, self._base * 2**attempt)))  # noqa: S311 - jitter
+
+
+class DynamoBatchWriter:
+    """Buffers puts/deletes and sends them 25 per BatchWriteItem, retrying UnprocessedItems."""
+
+    def __init__(
+        self, client: Any, table: str, backoff: Backoff, on_refused: Callable[[Item, str], None] | None = None
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._backoff = backoff
+        self._on_refused = on_refused
+        # Keyed by (pk, sk): BatchWriteItem refuses two requests for one key, the later record wins.
+        self._pending: dict[tuple[str, str], dict[str, Any]] = {}
+        self.requests = 0
+
+    def put(self, item: Item) -> None:
+        self._add((item["pk"]["S"], item["sk"]["S"]), {"PutRequest": {"Item": item}})
+
+    def delete(self, key: Key) -> None:
+        self._add((key["pk"]["S"], key["sk"]["S"]), {"DeleteRequest": {"Key": key}})
+
+    def _add(self, key: tuple[str, str], request: dict[str, Any]) -> None:
+        self._pending[key] = request
+        if len(self._pending) >= BATCH_WRITE_LIMIT:
+            self._send()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._send()
+
+    def _send(self) -> None:
+        batch = list(self._pending.values())
+        self._pending = {}
+        for attempt in range(MAX_UNPROCESSED_ROUNDS + 1):
+            self.requests += 1
+            try:
+                response = self._client.batch_write_item(RequestItems={self._table: batch})
+            except ClientError as error:
+                if _code(error) != "ValidationException" or self._on_refused is None:
+                    raise
+                self._one_by_one(batch)
+                return
+            batch = response.get("UnprocessedItems", {}).get(self._table, [])
+            if not batch:
+                return
+            if attempt < MAX_UNPROCESSED_ROUNDS:
+                self._backoff.pause(attempt)
+        raise TransientStoreError(
+            f"{len(batch)} writes still unprocessed after {MAX_UNPROCESSED_ROUNDS} retries"
+        )
+
+    def _one_by_one(self, batch: list[dict[str, Any]]) -> None:
+        """DynamoDB refused the batch as invalid: find the item(s) at fault instead of failing forever."""
+        for request in batch:
+            try:
+                if "PutRequest" in request:
+                    self._client.put_item(TableName=self._table, Item=request["PutRequest"]["Item"])
+                else:
+                    self._client.delete_item(TableName=self._table, Key=request["DeleteRequest"]["Key"])
+            except ClientError as error:
+                if _code(error) != "ValidationException" or "PutRequest" not in request:
+                    raise
+                assert self._on_refused is not None
+                self._on_refused(
+                    request["PutRequest"]["Item"], str(error.response["Error"].get("Message", ""))
+                )
+
+
+class DynamoRecordStore:
+    """`RecordStore` on a DynamoDB table with the contract's keys (`pk`, `sk`, GSI `by-owner`)."""
+
+    def __init__(self, client: Any, table: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self._table = table
+        self._backoff = Backoff(sleep)
+
+    # --- object state (version guard and lease) -------------------------------------------------
+    def acquire(
+        self, object_id: str, sequencer: str, token: str, *, now: float, lease_seconds: float, natural: bool
+    ) -> Acquired | Refused:
+        updates = "SET lease_token = :t, lease_expires = :exp, lease_sequencer = :s, dirty = :yes"
+        if natural:
+            updates += ", natural_owned = :yes"
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=state_key(object_id),
+                UpdateExpression=updates,
+                ConditionExpression=(
+                    "(attribute_not_exists(sequencer) OR sequencer <= :s)"
+                    " AND (attribute_not_exists(pending_sequencer) OR pending_sequencer <= :s)"
+                    " AND (attribute_not_exists(lease_token) OR lease_expires < :now OR lease_token = :t)"
+                ),
+                ExpressionAttributeValues={
+                    ":t": {"S": token},
+                    ":s": {"S": sequencer},
+                    ":yes": {"BOOL": True},
+                    ":now": {"N": repr(now)},
+                    ":exp": {"N": repr(now + lease_seconds)},
+                },
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+            current = ObjectState.from_item(error.response.get("Item"))
+            return Refused(current=current, stale=current.is_newer_than(sequencer))
+        return Acquired(prior=ObjectState.from_item(response.get("Attributes")))
+
+    def announce(self, object_id: str, sequencer: str) -> None:
+        """Record that a newer event waits, so the current holder stops early and older events skip."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=state_key(object_id),
+                UpdateExpression="SET pending_sequencer = :s",
+                ConditionExpression="attribute_not_exists(pending_sequencer) OR pending_sequencer < :s",
+                ExpressionAttributeValues={":s": {"S": sequencer}},
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+
+    def superseded(self, object_id: str, sequencer: str) -> bool:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key=state_key(object_id),
+            ConsistentRead=True,
+            ProjectionExpression="sequencer, pending_sequencer",
+        )
+        return ObjectState.from_item(response.get("Item")).is_newer_than(sequencer)
+
+    def release(self, object_id: str, token: str, *, dirty: bool) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=state_key(object_id),
+                UpdateExpression="SET dirty = :d REMOVE lease_token, lease_expires, lease_sequencer",
+                ConditionExpression="lease_token = :t",
+                ExpressionAttributeValues={":t": {"S": token}, ":d": {"BOOL": dirty}},
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+
+    def commit(self, object_id: str, token: str, commit: Commit) -> None:
+        values: dict[str, AttributeValue] = {
+            ":t": {"S": token},
+            ":s": {"S": commit.sequencer},
+            ":status": {"S": commit.status},
+            ":event": {"S": commit.event_id},
+            ":at": {"S": commit.committed_at},
+            ":records": {"N": str(commit.record_count)},
+            ":rejected": {"N": str(commit.rejected_count)},
+            ":last": {"N": str(commit.last_position)},
+            ":no": {"BOOL": False},
+        }
+        sets = [
+            "sequencer = :s",
+            "#status = :status",
+            "event_id = :event",
+            "committed_at = :at",
+            "record_count = :records",
+            "rejected_count = :rejected",
+            "last_position = :last",
+            "dirty = :no",
+        ]
+        removes = ["lease_token", "lease_expires", "lease_sequencer"]
+        for name, value in (
+            ("version_id", commit.version_id),
+            ("etag", commit.etag),
+            ("dataset", commit.dataset),
+        ):
+            if value is None:
+                removes.append(name)
+            else:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = {"S": value}
+        if not commit.natural_owned:
+            removes.append("natural_owned")
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=state_key(object_id),
+                UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+                ConditionExpression="lease_token = :t",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                raise LeaseLostError(f"lease on {object_id} expired before commit") from None
+            raise
+
+    # --- records ----------------------------------------------------------------------------------
+    def writer(self, on_refused: Callable[[Item, str], None] | None = None) -> DynamoBatchWriter:
+        """A batch writer; `on_refused` receives items DynamoDB rejects as invalid (else they raise)."""
+        return DynamoBatchWriter(self._client, self._table, self._backoff, on_refused)
+
+    def positions_after(self, partition: str, position: int) -> Iterator[Key]:
+        """Keys of position-keyed items of `partition` beyond `position` (strongly consistent)."""
+        yield from self._query(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": {"S": partition},
+                ":low": {"S": position_sort_key(position + 1)},
+                ":high": {"S": "9" * POSITION_WIDTH},
+            },
+            ConsistentRead=True,
+        )
+
+    def owned_natural_keys(self, owner: str) -> Iterator[Key]:
+        """Keys of natural-key items the GSI lists for `owner` (eventually consistent: verify before use)."""
+        for key in self._query(
+            IndexName="by-owner",
+            KeyConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": {"S": owner}},
+        ):
+            if key["sk"]["S"] == NATURAL_KEY_SORT:
+                yield {"pk": key["pk"], "sk": key["sk"]}
+
+    def delete_owned(self, keys: Iterable[Key], owner: str, older_than: str) -> int:
+        """Delete the items among `keys` that `owner` still owns with a sequencer below `older_than`.
+
+        A consistent BatchGetItem filters first (cheap reads), then each delete carries the same
+        condition, so an item another object has taken over meanwhile is never removed.
+        """
+        deleted = 0
+        for chunk in _chunks(keys, BATCH_GET_LIMIT):
+            for item in self._batch_get(chunk):
+                if (
+                    item.get("owner", {}).get("S") != owner
+                    or item.get("sequencer", {}).get("S", "") >= older_than
+                ):
+                    continue
+                try:
+                    self._client.delete_item(
+                        TableName=self._table,
+                        Key={"pk": item["pk"], "sk": item["sk"]},
+                        ConditionExpression="#owner = :owner AND sequencer < :seq",
+                        ExpressionAttributeNames={"#owner": "owner"},
+                        ExpressionAttributeValues={":owner": {"S": owner}, ":seq": {"S": older_than}},
+                    )
+                    deleted += 1
+                except ClientError as error:
+                    if _code(error) != "ConditionalCheckFailedException":
+                        raise
+        return deleted
+
+    def _batch_get(self, keys: list[Key]) -> Iterator[Item]:
+        request: dict[str, Any] = {
+            self._table: {
+                "Keys": keys,
+                "ConsistentRead": True,
+                "ProjectionExpression": "pk, sk, #owner, sequencer",
+                "ExpressionAttributeNames": {"#owner": "owner"},
+            }
+        }
+        for attempt in range(MAX_UNPROCESSED_ROUNDS + 1):
+            response = self._client.batch_get_item(RequestItems=request)
+            yield from response.get("Responses", {}).get(self._table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return
+            if attempt < MAX_UNPROCESSED_ROUNDS:
+                self._backoff.pause(attempt)
+        raise TransientStoreError("BatchGetItem keys still unprocessed after bounded retries")
+
+    def _query(self, **arguments: Any) -> Iterator[Key]:
+        arguments = {"TableName": self._table, "ProjectionExpression": "pk, sk", **arguments}
+        while True:
+            response = self._client.query(**arguments)
+            yield from response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            arguments["ExclusiveStartKey"] = last
+
+
+def _chunks(keys: Iterable[Key], size: int) -> Iterator[list[Key]]:
+    chunk: list[Key] = []
+    for key in keys:
+        chunk.append(key)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
