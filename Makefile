@@ -9,7 +9,7 @@ BIN         := $(CURDIR)/$(VENV)/bin
 STAGE       ?= dev
 STACK       := eventpipe-$(STAGE)
 LAYER_DIR   := .build/layer
-CDK         := $(BIN)/npx --no-install cdk
+CDK         := $(BIN)/node $(CURDIR)/node_modules/aws-cdk/bin/cdk
 
 # The venv's Node comes first so jsii never sees the machine's end-of-life Node.
 export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
@@ -19,7 +19,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test lint synth deploy destroy demo bench clean layer
+.PHONY: help setup test lint bootstrap synth deploy destroy demo bench clean layer
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -56,14 +56,18 @@ lint: setup ## ruff + mypy
 	$(BIN)/mypy app.py infra functions eventpipe
 
 # --- CDK --------------------------------------------------------------------------------------------
-synth: setup ## synthesize eventpipe-$(STAGE) into cdk.out/
-	$(CDK) synth --quiet -c stage=$(STAGE) $(STACK)
+bootstrap: setup ## cdk bootstrap the current AWS account/region (once, before the first deploy)
+	$(CDK) bootstrap $(CDK_ARGS)
+
+synth: setup ## synthesize eventpipe-$(STAGE) into cdk.out/ (extra CDK flags: CDK_ARGS="-c key=value")
+	$(CDK) synth --quiet -c stage=$(STAGE) $(CDK_ARGS) $(STACK)
 	@echo "template: cdk.out/$(STACK).template.json"
 
-deploy: setup ## deploy eventpipe-$(STAGE) to the current AWS account (run `cdk bootstrap` once first)
-	$(CDK) deploy -c stage=$(STAGE) --require-approval broadening $(STACK)
+deploy: setup ## deploy eventpipe-$(STAGE) to the current AWS account (run `make bootstrap` once first)
+	$(CDK) deploy -c stage=$(STAGE) $(CDK_ARGS) --require-approval broadening $(STACK)
 
-destroy: setup ## empty the versioned buckets, then delete eventpipe-$(STAGE)
+destroy: setup ## empty the versioned buckets, then delete eventpipe-$(STAGE) (not prod)
+	@if [ "$(STAGE)" = "prod" ]; then echo "refusing: prod retains its data; emptying its buckets would destroy it" >&2; exit 2; fi
 	$(BIN)/eventpipe empty-buckets --stack $(STACK)
 	$(CDK) destroy -c stage=$(STAGE) --force $(STACK)
 
