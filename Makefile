@@ -53,7 +53,7 @@ test: setup ## run the whole test suite
 lint: setup ## ruff + mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app.py infra functions eventpipe
+	$(BIN)/mypy app.py infra functions eventpipe bench
 
 # --- CDK --------------------------------------------------------------------------------------------
 bootstrap: setup ## cdk bootstrap the current AWS account/region (once, before the first deploy)

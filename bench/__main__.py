@@ -1,0 +1,100 @@
+"""`python -m bench` (`make bench`): run the benchmarks, print a table, write bench/results.json."""
+
+from __future__ import annotations
+
+import argparse
+import time
+import traceback
+from pathlib import Path
+
+from rich.console import Console
+
+from bench import coldstart, cpu, end_to_end, machine, memory, report, throughput
+from bench.aws import EmbeddedAws
+from bench.config import PROJECT_ROOT, BenchConfig
+from bench.results import BenchResult
+
+BENCHMARKS = ("throughput", "cpu", "memory", "cold_start", "end_to_end")
+QUICK_SCALE = 0.05
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every input size (default 1.0)")
+    parser.add_argument("--quick", action="store_true", help=f"tiny run: --scale {QUICK_SCALE}, fewer runs")
+    parser.add_argument(
+        "--runs", type=int, help="runs of the heavy benchmarks (default 5, memory at most 3; quick 1)"
+    )
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these benchmarks")
+    parser.add_argument("--skip", nargs="+", choices=BENCHMARKS, default=[], help="skip these benchmarks")
+    parser.add_argument(
+        "--output", type=Path, default=PROJECT_ROOT / "bench" / "results.json", help="where to write JSON"
+    )
+    return parser.parse_args(argv)
+
+
+class _SharedAws:
+    """One embedded moto server for the benchmarks that need it, started on first use."""
+
+    def __init__(self) -> None:
+        self._aws: EmbeddedAws | None = None
+
+    def get(self) -> EmbeddedAws:
+        if self._aws is None:
+            self._aws = EmbeddedAws()
+        return self._aws
+
+    def stop(self) -> None:
+        if self._aws is not None:
+            self._aws.stop()
+
+
+def _run_one(name: str, config: BenchConfig, shared: _SharedAws) -> BenchResult:
+    if name == "throughput":
+        return throughput.run(config, shared.get())
+    if name == "cpu":
+        return cpu.run(config)
+    if name == "memory":
+        return memory.run(config, shared.get())
+    if name == "cold_start":
+        return coldstart.run(config)
+    return end_to_end.run(config)
+
+
+def main(argv: list[str] | None = None) -> list[BenchResult]:
+    arguments = _parse(argv)
+    config = BenchConfig(
+        scale=QUICK_SCALE if arguments.quick and arguments.scale == 1.0 else arguments.scale,
+        runs=arguments.runs or (1 if arguments.quick else 5),
+        light_runs=3 if arguments.quick else 7,
+    )
+    selected = [name for name in arguments.only or BENCHMARKS if name not in arguments.skip]
+    console = Console() if Console().is_terminal else Console(width=150)
+    described_machine = machine.describe()
+    described_config = config.describe() | {"benchmarks": selected}
+
+    results: list[BenchResult] = []
+    shared = _SharedAws()
+    started = time.perf_counter()
+    try:
+        for name in selected:
+            console.print(f"[dim]running {name}...[/dim]")
+            bench_started = time.perf_counter()
+            try:
+                outcome = _run_one(name, config, shared)
+            except Exception as failure:  # one broken benchmark must not hide the others' figures
+                outcome = BenchResult(name, name, error=f"{type(failure).__name__}: {failure}")
+                console.print(traceback.format_exc(), markup=False, highlight=False)
+            outcome.inputs["wall_seconds"] = round(time.perf_counter() - bench_started, 1)
+            results.append(outcome)
+    finally:
+        shared.stop()
+    described_config["total_seconds"] = round(time.perf_counter() - started, 1)
+    report.render(console, described_machine, described_config, results)
+    report.write_json(arguments.output, described_machine, described_config, results)
+    console.print(f"wrote {arguments.output}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""The code under test, reached through its contracts only (docs/architecture.md).
+
+The ingest handler is imported by its handler string and configured through the environment the stack
+gives it, so the benchmark exercises exactly what Lambda runs. The pieces used to isolate CPU and memory
+(readers, converter, record-store protocol) are looked up here, in one place, so a rename in
+`functions/` is a one-line change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+from collections.abc import Callable, Iterable, Iterator
+from types import ModuleType
+from typing import IO, Any, Protocol
+
+from bench.aws import BUCKET, REJECTS_BUCKET, TABLE
+from bench.events import LambdaContext, object_created, sequencer
+
+HANDLER_MODULE = "functions.ingest.handler"
+
+# The handler's stdout (Powertools JSON logs, EMF metrics) is kept here instead of flooding the report;
+# its line count per invocation is reported, so per-record logging would show up as a cost.
+captured_output = io.StringIO()
+
+
+def handler_environment(endpoint: str | None) -> dict[str, str]:
+    """The ingest function's environment as the stack sets it (plus the emulator endpoint)."""
+    env = {
+        "TABLE_NAME": TABLE,
+        "REJECTS_BUCKET": REJECTS_BUCKET,
+        "MAX_JSON_ARRAY_BYTES": str(64 * 1024 * 1024),
+        "POWERTOOLS_SERVICE_NAME": "ingest",
+        "POWERTOOLS_METRICS_NAMESPACE": "eventpipe",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    return env
+
+
+class Invoke(Protocol):
+    def __call__(self, event: dict[str, Any], context: Any = None) -> Any: ...
+
+
+def load_handler(endpoint: str) -> Invoke:
+    """Configure the environment, then import the handler (settings are read once, at first use)."""
+    os.environ.update(handler_environment(endpoint))
+    with contextlib.redirect_stdout(captured_output):
+        module: ModuleType = importlib.import_module(HANDLER_MODULE)
+    handler: Callable[[dict[str, Any], Any], Any] = module.lambda_handler
+
+    def invoke(event: dict[str, Any], context: Any = None) -> Any:
+        with contextlib.redirect_stdout(captured_output):
+            return handler(event, context or LambdaContext())
+
+    return invoke
+
+
+def output_lines() -> int:
+    return captured_output.getvalue().count("\n")
+
+
+class CountingWriter:
+    """The data layer's batch writer, minus the network: takes items 25 at a time and drops them, like a
+    writer that sent them. (Keeping every item would make the GC walk a growing heap and bill that to
+    the converter.)"""
+
+    def __init__(self) -> None:
+        self.batch: list[Any] = []
+        self.stored = 0
+        self.requests = 0
+
+    def put(self, item: Any) -> None:
+        self.batch.append(item)
+        if len(self.batch) == 25:
+            self.flush()
+
+    def delete(self, key: Any) -> None:
+        self.put(key)
+
+    def flush(self) -> None:
+        if self.batch:
+            self.requests += 1
+            self.stored += len(self.batch)
+            self.batch = []
+
+
+class InMemoryStore:
+    """A `RecordStore` for a table that holds nothing yet: every lease is granted, nothing is stale."""
+
+    def __init__(self) -> None:
+        self.writers: list[CountingWriter] = []
+
+    def acquire(self, object_id: str, sequencer: str, token: str, **_: Any) -> Any:
+        from functions.core.repository import Acquired, ObjectState
+
+        return Acquired(prior=ObjectState())
+
+    def announce(self, object_id: str, sequencer: str) -> None:
+        return None
+
+    def superseded(self, object_id: str, sequencer: str) -> bool:
+        return False
+
+    def release(self, object_id: str, token: str, *, dirty: bool) -> None:
+        return None
+
+    def commit(self, object_id: str, token: str, commit: Any) -> None:
+        return None
+
+    def writer(self, on_refused: Any = None) -> CountingWriter:
+        writer = CountingWriter()
+        self.writers.append(writer)
+        return writer
+
+    def positions_after(self, partition: str, position: int) -> Iterator[Any]:
+        return iter(())
+
+    def owned_natural_keys(self, owner: str) -> Iterator[Any]:
+        return iter(())
+
+    def delete_owned(self, keys: Iterable[Any], owner: str, older_than: str) -> int:
+        return 0
+
+    @property
+    def stored(self) -> int:
+        return sum(writer.stored for writer in self.writers)
+
+
+class MemoryReports:
+    def __init__(self) -> None:
+        self.reports: dict[str, bytes] = {}
+
+    def put(self, key: str, body: bytes) -> None:
+        self.reports[key] = body
+
+    def delete(self, key: str) -> None:
+        self.reports.pop(key, None)
+
+
+class StreamReader:
+    """An `ObjectReader` that hands out a stream prepared by the benchmark."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def open(self, bucket: str, key: str, *, version_id: str | None, etag: str | None) -> IO[bytes]:
+        return self._stream
+
+
+def run_use_case(key: str, objects: Any, store: InMemoryStore | None = None) -> Any:
+    """`functions.core.ingest.ingest_object` with the data layer in memory; returns its Outcome."""
+    from functions.core.datasets import DatasetRegistry
+    from functions.core.events import ObjectEvent
+    from functions.core.ingest import Services, ingest_object
+
+    services = Services(
+        store=store or InMemoryStore(),
+        objects=objects,
+        reports=MemoryReports(),
+        datasets=DatasetRegistry.load(),
+        max_json_bytes=64 * 1024 * 1024,
+    )
+    event = ObjectEvent.from_eventbridge(
+        object_created(bucket=BUCKET, key=key, size=0, etag="etag", sequencer=sequencer(1), version_id="v1")
+    )
+    return ingest_object(services, event)
+
+
+class CpuStages:
+    """The per-record pipeline of the ingest code, cut into stages, with the data layer in memory."""
+
+    description = (
+        "functions.core.ingest.ingest_object (people dataset: fastjsonschema + natural key) with an "
+        "in-memory RecordStore / ObjectReader / ReportSink; stages: formats.read_records alone, "
+        "+ records.ItemBuilder.build without schema"
+    )
+    key = "people/bench.jsonl"
+
+    def __init__(self) -> None:
+        from functions.core.datasets import Dataset
+        from functions.core.formats import detect_format
+        from functions.core.records import Provenance
+
+        detected = detect_format(self.key)
+        assert detected is not None
+        self._format = detected
+        self._unvalidated = Dataset(name="bench")
+        self._provenance = Provenance(
+            bucket=BUCKET,
+            key=self.key,
+            sequencer=sequencer(1),
+            event_id="00000000-0000-4000-8000-000000000000",
+            ingested_at="2026-01-01T00:00:00Z",
+            version_id="v1",
+            etag="etag",
+        )
+
+    def _records(self, stream: IO[bytes]) -> Any:
+        from functions.core.formats import read_records
+
+        return read_records(stream, self._format, max_json_bytes=64 * 1024 * 1024)
+
+    def read_only(self, stream: IO[bytes]) -> int:
+        return sum(1 for _ in self._records(stream))
+
+    def read_convert(self, stream: IO[bytes]) -> int:
+        from functions.core.formats import BLANK, Malformed
+        from functions.core.records import ItemBuilder, RecordRejectedError
+
+        builder = ItemBuilder(self._unvalidated, self._provenance)
+        writer = CountingWriter()
+        for position, record in self._records(stream):
+            if record is BLANK or isinstance(record, Malformed):
+                continue
+            try:
+                writer.put(builder.build(position, record))
+            except RecordRejectedError:
+                continue
+        writer.flush()
+        return writer.stored
+
+    def full(self, stream: IO[bytes]) -> int:
+        outcome = run_use_case(self.key, StreamReader(stream))
+        if outcome.records_rejected:
+            raise RuntimeError(f"{outcome.records_rejected} benchmark records were rejected: {outcome}")
+        return int(outcome.records_written)
+
+
+def cpu_stages() -> CpuStages:
+    return CpuStages()
+
+
+def streaming_ingest() -> Callable[[IO[bytes], str], int]:
+    """For the memory probe: ingest one S3 body through the use case, items into the counting store.
+
+    The ingest modules are imported here, before the probe takes its baseline: code is not data."""
+    import functions.core.ingest  # noqa: F401
+
+    def ingest(body: IO[bytes], key: str) -> int:
+        outcome = run_use_case(key, StreamReader(body))
+        return int(outcome.records_written)
+
+    return ingest
