@@ -23,6 +23,12 @@ DEFAULT_STAGE = "dev"
 STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# A `.json` object is decoded whole: its bytes, its text and its Python objects take ~7x its size
+# (measured), on top of ~100 MB of runtime and clients. A limit the function's memory cannot hold would
+# turn an over-large upload into an out-of-memory crash and retries instead of a rejects report.
+JSON_READER = "ingest"
+JSON_MEMORY_FACTOR = 8
+RUNTIME_MEMORY_MB = 128
 # CloudWatch Logs only accepts these retention periods.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653)
 
@@ -45,7 +51,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "lambda_retry_attempts": 2,
         "lambda_max_event_age_seconds": 3600,
         "function_memory_mb": {},
-        "max_json_array_bytes": 64 * 1024 * 1024,
+        "max_json_array_bytes": 32 * 1024 * 1024,
     }
 )
 
@@ -209,7 +215,23 @@ def load_config(get_context: Callable[[str], Any]) -> StageConfig:
             typed[key] = check(raw)
         except _Invalid as exc:
             raise ConfigError(f"{prefix}.{key}: {exc}, got {raw!r}") from None
-    return StageConfig(stage=stage, **typed)
+    config = StageConfig(stage=stage, **typed)
+    _check_json_limit_fits_memory(config, prefix)
+    return config
+
+
+def _check_json_limit_fits_memory(config: StageConfig, prefix: str) -> None:
+    reader = next((c for c in CONSUMERS if c.name == JSON_READER), None)
+    if reader is None or not isinstance(reader.target, LambdaTarget):
+        return
+    memory_mb = config.memory_mb(reader)
+    fits = (memory_mb - RUNTIME_MEMORY_MB) * 1024 * 1024 // JSON_MEMORY_FACTOR
+    if config.max_json_array_bytes > fits:
+        raise ConfigError(
+            f"{prefix}.max_json_array_bytes: at most {fits} with {memory_mb} MB for {JSON_READER!r} "
+            f"(a .json object is decoded whole, ~{JSON_MEMORY_FACTOR}x its size); lower it or raise "
+            f"function_memory_mb.{JSON_READER}, got {config.max_json_array_bytes}"
+        )
 
 
 def _stage_block(tree: Any, stage: str, prefix: str) -> Mapping[str, Any]:

@@ -7,6 +7,10 @@ operator CLI reads the registry (`eventpipe consumers`, `eventpipe pattern test`
 
 Patterns are plain EventBridge pattern dicts restricted to what the consumer cares about; the construct
 adds `source: ["aws.s3"]` and the ingest bucket's name (see `full_pattern`).
+
+Key prefixes and suffixes are matched by EventBridge against the key as S3 publishes it, URL-encoded
+form-style (space -> `+`, `=` -> `%3D`, non-ASCII -> `%XX`): write a prefix with such characters in
+that encoded form.
 """
 
 from __future__ import annotations
@@ -216,9 +220,10 @@ def object_created(prefix: str | None = None, suffixes: Sequence[str] = ()) -> P
     return _object_pattern(("Object Created",), prefix, suffixes)
 
 
-def object_deleted(prefix: str | None = None) -> Pattern:
-    """Object Deleted events (DeleteObject, delete markers and lifecycle expiration)."""
-    return _object_pattern(("Object Deleted",), prefix, ())
+def object_deleted(prefix: str | None = None, suffixes: Sequence[str] = ()) -> Pattern:
+    """Object Deleted events (DeleteObject, delete markers and lifecycle expiration), optionally only for
+    keys under `prefix` and/or ending in one of `suffixes`."""
+    return _object_pattern(("Object Deleted",), prefix, suffixes)
 
 
 def any_object_event(prefix: str | None = None) -> Pattern:
@@ -245,7 +250,9 @@ CONSUMERS: tuple[Consumer, ...] = (
     Consumer(
         name="delete-sync",
         description="Removes the records of deleted objects, so the table mirrors the bucket.",
-        pattern=object_deleted(),
+        # The keys ingest reads: deleting any other object has no records to remove (and would only
+        # leave a tombstone state item behind).
+        pattern=object_deleted(suffixes=with_gzip(JSON_SUFFIXES)),
         target=LambdaTarget(memory_mb=256, reads_table=True, writes_table=True),
     ),
     Consumer(

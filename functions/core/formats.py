@@ -194,6 +194,9 @@ class RecordStream:
 
 
 _TOO_LONG: Final = "line longer than 1 MiB (no DynamoDB item can be that large)"
+# The parser recurses per nesting level and stops at Python's recursion limit (~1,000 levels): such a
+# value is far beyond DynamoDB's 32 levels, so it is a data problem to report, never an error to retry.
+_TOO_DEEP: Final = "nested too deeply to decode (DynamoDB allows 32 levels)"
 
 
 def _decode_line(position: int, line: bytes) -> Item:
@@ -211,12 +214,16 @@ def _decode_line(position: int, line: bytes) -> Item:
             return position, value
     except (StopIteration, json.JSONDecodeError):
         pass
+    except RecursionError:
+        return position, Malformed(Reason.NESTING_TOO_DEEP, _TOO_DEEP, line[:RAW_PREFIX_BYTES])
     if not text or text.isspace():
         return position, BLANK
     try:
         return position, decode_json(text)
     except json.JSONDecodeError as bad:
         return position, Malformed(Reason.INVALID_JSON, bad.msg + f" at column {bad.colno}", line)
+    except RecursionError:
+        return position, Malformed(Reason.NESTING_TOO_DEEP, _TOO_DEEP, line[:RAW_PREFIX_BYTES])
 
 
 def _json_document(source: IO[bytes], max_json_bytes: int) -> Iterator[Item]:
@@ -236,6 +243,8 @@ def _json_document(source: IO[bytes], max_json_bytes: int) -> Iterator[Item]:
         raise UnreadableObjectError(
             Reason.INVALID_JSON, f"{bad.msg} at line {bad.lineno} column {bad.colno}"
         ) from None
+    except RecursionError:
+        raise UnreadableObjectError(Reason.NESTING_TOO_DEEP, _TOO_DEEP) from None
     del data
     if isinstance(document, list):
         if not document:

@@ -56,7 +56,10 @@ def _raw_text(raw: Any) -> str:
         return raw[: MAX_RAW_CHARS * 4].decode("utf-8", "replace")
     if isinstance(raw, Malformed):
         return _raw_text(raw.raw)
-    return json.dumps(raw, default=str, ensure_ascii=False)
+    try:
+        return json.dumps(raw, default=str, ensure_ascii=False)
+    except RecursionError:  # an array element nested almost to the parser's limit: say so, do not fail
+        return "<nested too deeply to quote>"
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
-DEFAULT_MAX_JSON_ARRAY_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_JSON_ARRAY_BYTES = 32 * 1024 * 1024  # the stack always sets it; as infra/config.py DEFAULTS
 
 
 class SettingsError(ValueError):
@@ -20,7 +20,7 @@ class Settings:
     rejects_bucket: str
     max_json_array_bytes: int = DEFAULT_MAX_JSON_ARRAY_BYTES
     # A lease must outlive one invocation (5-minute timeout) so a crashed holder never blocks for long
-    # and a live holder is never overtaken.
+    # and a live holder is never overtaken; `runtime.services_for` extends it for longer timeouts.
     lease_seconds: int = 330
 
     @classmethod

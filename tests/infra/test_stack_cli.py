@@ -36,3 +36,15 @@ def test_cdk_cli_synthesizes_the_dev_stack_through_cdk_json(tmp_path: Path) -> N
     template = json.loads((tmp_path / "eventpipe-dev.template.json").read_text())
     assert {"BucketName", "EventBusName", "IngestRuleArn", "AuditQueueUrl"} <= set(template["Outputs"])
     assert "end-of-life" not in done.stderr  # jsii runs on the venv's Node 24, not the machine's Node 20
+
+
+def test_the_app_synthesizes_without_cdk_json_context(tmp_path: Path) -> None:
+    # `python app.py` outside the CDK CLI gets no cdk.json context: defaults and required flags apply.
+    from infra.app_builder import build_app
+
+    app, stack = build_app({}, outdir=str(tmp_path))
+    app.synth()
+
+    template = json.loads((tmp_path / f"{stack.stack_name}.template.json").read_text())
+    assert stack.stack_name == "eventpipe-dev"
+    assert {"BucketName", "IngestRuleArn"} <= set(template["Outputs"])

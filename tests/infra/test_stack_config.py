@@ -96,6 +96,20 @@ def test_invalid_value_names_the_key_in_one_line(key: str, value: Any, reason: s
     assert "\n" not in message
 
 
+def test_a_json_limit_the_ingest_memory_cannot_hold_is_refused_in_one_line() -> None:
+    # A 64 MiB .json object needs ~500 MB to decode: in 512 MB it would crash instead of being rejected.
+    too_big = {"max_json_array_bytes": 64 * 1024 * 1024, "function_memory_mb": {"ingest": 512}}
+
+    with pytest.raises(ConfigError) as raised:
+        config_from({"eventpipe": {"dev": too_big}})
+
+    message = str(raised.value)
+    assert message.startswith("eventpipe.dev.max_json_array_bytes: at most 50331648 with 512 MB for 'ingest'")
+    assert "\n" not in message
+    roomy = config_from({"eventpipe": {"dev": {**too_big, "function_memory_mb": {"ingest": 1024}}}})
+    assert roomy.max_json_array_bytes == 64 * 1024 * 1024
+
+
 def test_invalid_stage_name_is_rejected() -> None:
     with pytest.raises(ConfigError, match=r"^stage: must be lowercase"):
         config_from({"stage": "Prod!"})

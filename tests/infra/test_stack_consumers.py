@@ -255,3 +255,12 @@ def test_every_contract_output_exists(dev: Synthesized) -> None:
 
     assert expected <= set(dev.outputs)
     assert FOURTEEN_DAYS == 1_209_600
+
+
+def test_ignore_replays_puts_the_replay_opt_out_into_the_deployed_rule(kinds: Synthesized) -> None:
+    live_only = next(c for c in EXTRA_CONSUMERS if c.ignore_replays)
+    _, rule = rule_of(kinds, live_only)
+    _, ingest = rule_of(kinds, next(c for c in CONSUMERS if c.name == "ingest"))
+
+    assert rule["EventPattern"]["replay-name"] == [{"exists": False}]
+    assert "replay-name" not in ingest["EventPattern"]  # ingest reprocesses replays (issue 3)

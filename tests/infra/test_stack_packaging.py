@@ -43,3 +43,18 @@ def test_missing_layer_build_fails_with_a_hint(monkeypatch: pytest.MonkeyPatch, 
 
     with pytest.raises(functions_package.LayerNotBuiltError, match="run `make setup`"):
         functions_package.FunctionsPackage(Stack(App(), "S"), "Functions")
+
+
+def test_functions_use_the_newest_python_runtime_cdk_offers() -> None:
+    import re
+
+    from aws_cdk import aws_lambda as lambda_
+
+    from infra.constructs.functions_package import RUNTIME
+
+    offered = [
+        getattr(lambda_.Runtime, name) for name in dir(lambda_.Runtime) if re.fullmatch(r"PYTHON_3_\d+", name)
+    ]
+    newest = max(offered, key=lambda runtime: int(runtime.name.rsplit(".", 1)[1]))
+
+    assert RUNTIME.name == newest.name == "python3.14"

@@ -40,6 +40,20 @@ def test_ingest_pattern_takes_created_json_and_json_lines_also_gzipped() -> None
     }  # fmt: skip
 
 
+def test_delete_sync_hears_the_deletion_of_every_key_ingest_reads_and_only_those() -> None:
+    ingest, delete_sync = consumer_by_name("ingest"), consumer_by_name("delete-sync")
+
+    assert delete_sync.pattern["detail-type"] == ["Object Deleted"]
+    assert delete_sync.pattern["detail"]["object"] == ingest.pattern["detail"]["object"]
+
+
+def test_object_deleted_takes_a_prefix_and_suffixes_like_object_created() -> None:
+    assert object_deleted(prefix="a/", suffixes=(".json",))["detail"]["object"]["key"] == [
+        {"wildcard": "a/*.json"}
+    ]
+    assert object_deleted(suffixes=(".x",))["detail"]["object"]["key"] == [{"suffix": ".x"}]
+
+
 def test_ingest_may_read_the_bucket_and_write_table_and_rejects() -> None:
     target = consumer_by_name("ingest").target
 

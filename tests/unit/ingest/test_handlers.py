@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,3 +174,100 @@ def test_a_misrouted_event_is_ignored_not_retried(lambda_env: World, handler: An
 
     assert result["status"] == "invalid"
     assert lambda_env.records() == {}
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+
+def s3_error(status: int, code: str) -> Callable[[Any], Any]:
+    # S3 GetObject only reads, so moto answering the same request behind this response changes nothing.
+    def respond(request: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+        headers = {"x-amz-request-id": "test", "Content-Type": "application/xml"}
+        return AWSResponse(request.url, status, headers, _Body(body))
+
+    return respond
+
+
+def read_timeout(request: Any) -> Any:
+    # Raised before moto's handler runs, so the (conditional) update never reaches the table.
+    from botocore.exceptions import ReadTimeoutError
+
+    raise ReadTimeoutError(endpoint_url=request.url)
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+@pytest.mark.parametrize(
+    ("service", "operation", "respond", "error"),
+    [
+        ("s3", "GetObject", s3_error(503, "SlowDown"), "SlowDown"),
+        ("s3", "GetObject", s3_error(500, "InternalError"), "InternalError"),
+        ("dynamodb", "UpdateItem", read_timeout, "Read timeout"),
+    ],
+    ids=["s3 throttling", "s3 5xx", "dynamodb timeout"],
+)
+def test_a_transient_failure_is_retried_a_bounded_number_of_times_then_raised(
+    lambda_env: World,
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+    operation: str,
+    respond: Callable[[Any], Any],
+    error: str,
+) -> None:
+    """The handler's own clients (runtime.py) meet a persistently failing AWS call with a bounded number
+    of attempts, then raise: Lambda's async retries and the on-failure queue take over from there."""
+    import boto3
+    import botocore.retries.standard
+
+    attempts: list[str] = []
+
+    def fail(request: Any, **_: Any) -> Any:
+        attempts.append(operation)
+        return respond(request)
+
+    real_client = boto3.client
+
+    def client_that_fails(name: str, *args: Any, **kwargs: Any) -> Any:
+        created = real_client(name, *args, **kwargs)
+        if name == service:  # ahead of moto's own before-send handler
+            created.meta.events.register_first(f"before-send.{service}.{operation}", fail)
+        return created
+
+    monkeypatch.setattr(boto3, "client", client_that_fails)
+    # Retry at once: the number of attempts is what is under test, not botocore's backoff timing.
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda *_: 0)
+    event = lambda_env.put("sample.json", SAMPLE)
+
+    with pytest.raises(Exception, match=error):
+        ingest_handler(event, LambdaContext())
+
+    assert attempts == [operation] * runtime.MAX_ATTEMPTS == [operation] * 5
+    state = lambda_env.dynamodb.get_item(
+        TableName=TABLE,
+        Key={"pk": {"S": f"object#{event['detail']['bucket']['name']}/sample.json"}, "sk": {"S": "state"}},
+    ).get("Item", {})
+    assert "lease_token" not in state  # no lease left behind: Lambda's retry can start at once
+    assert lambda_env.records() == {}
+
+
+@pytest.mark.parametrize("timeout_seconds", [60, 300, 900])
+def test_an_invocations_lease_outlives_it_whatever_the_function_timeout(
+    lambda_env: World, timeout_seconds: int
+) -> None:
+    # A holder still writing after its lease expired could overwrite a newer version's items.
+    class Context(LambdaContext):
+        def get_remaining_time_in_millis(self) -> int:
+            return timeout_seconds * 1000
+
+    services = runtime.services_for(Context())
+
+    assert services.lease.lease_seconds > timeout_seconds
+    assert services.lease.lease_seconds >= 330  # never shorter than the configured lease
+    assert services.invocation_id == LambdaContext.aws_request_id

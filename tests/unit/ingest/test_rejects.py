@@ -34,6 +34,8 @@ BAD_LINES: list[tuple[str, str, bytes, Reason]] = [
     ("natural key missing", "keyed/x.jsonl", b'{"other": 1}', Reason.NATURAL_KEY_INVALID),
     ("item over 400 KB", "data/x.jsonl", json.dumps({"blob": "x" * 420_000}).encode(), Reason.ITEM_TOO_LARGE),
     ("nesting too deep", "data/x.jsonl", nested(40).encode(), Reason.NESTING_TOO_DEEP),
+    # Deeper than Python's recursion limit: the parser itself gives up (RecursionError, not a retry).
+    ("nesting beyond the parser", "data/x.jsonl", nested(5000).encode(), Reason.NESTING_TOO_DEEP),
     (
         "39 digits",
         "data/x.jsonl",
@@ -97,6 +99,7 @@ UNREADABLE: list[tuple[str, str, bytes, Reason]] = [
         Reason.OBJECT_TOO_LARGE,
     ),
     ("unsupported suffix", "data/x.csv", b"a,b\n1,2\n", Reason.UNSUPPORTED_FORMAT),
+    ("document nested beyond the parser", "data/x.json", b"[" * 1500 + b"]" * 1500, Reason.NESTING_TOO_DEEP),
 ]
 
 
@@ -106,7 +109,7 @@ UNREADABLE: list[tuple[str, str, bytes, Reason]] = [
 def test_an_unreadable_object_gets_a_report_and_replaces_the_previous_version(
     world: World, key: str, body: bytes, reason: Reason
 ) -> None:
-    services = world.services(max_json_bytes=2000)
+    services = world.services(max_json_bytes=4000)
     previous = json.dumps(GOOD_BEFORE).encode()
     ingest_object(
         services, parse(world.put(key, gzip.compress(previous) if key.endswith(".gz") else previous))
@@ -169,3 +172,21 @@ def test_an_item_dynamodb_refuses_despite_the_checks_is_reported_not_retried_for
     [entry] = world.report(outcome.report_key or "")
     assert (entry["position"], entry["reason"]) == (2, "refused_by_dynamodb")
     assert len(world.records()) == 2
+
+
+def test_a_truncated_gzip_object_keeps_the_records_read_before_the_break_and_reports_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functions.core.formats as formats
+
+    # Small read chunks, so the records before the break are decoded before the break is hit.
+    monkeypatch.setattr(formats, "CHUNK_BYTES", 64)
+    lines = b"".join(json.dumps({"n": n}).encode() + b"\n" for n in range(1, 41))
+    event = world.put("data/x.jsonl.gz", gzip.compress(lines)[:-8])  # the gzip trailer is missing
+
+    outcome = ingest_object(world.services(), parse(event))
+
+    [entry] = world.report(outcome.report_key or "")
+    assert (entry["position"], entry["reason"]) == (0, Reason.UNREADABLE_OBJECT.value)
+    assert outcome.records_written == len(world.records()) > 30
+    assert all(record == {"n": int(sk)} for (_, sk), record in world.records().items())
