@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
-from functions.core.events import InvalidEventError, ObjectEvent
+from functions.core.entrypoint import handle_object_event
+from functions.core.events import OBJECT_CREATED
 from functions.core.ingest import ingest_object
-from functions.core.observability import (
-    logger,
-    metrics,
-    record_invalid_event,
-    record_outcome,
-    traced_handler,
-)
-from functions.core.runtime import services_for
+from functions.core.observability import logger, metrics, traced_handler
 
 
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
 @metrics.log_metrics
 @traced_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    try:
-        object_event = ObjectEvent.from_eventbridge(event)
-    except InvalidEventError as invalid:
-        return record_invalid_event(str(invalid))
-    if not object_event.is_created:
-        return record_invalid_event(
-            "ingest handles Object Created events only, not " + object_event.detail_type
-        )
-    outcome = ingest_object(services_for(context), object_event)
-    record_outcome(outcome)
-    return asdict(outcome)
+    return handle_object_event(
+        event, context, consumer="ingest", detail_type=OBJECT_CREATED, use_case=ingest_object
+    )
