@@ -7,6 +7,9 @@ import sys
 
 import typer
 
+# typer 0.29 bundles its own click: its usage errors are these classes, not the `click` package's.
+from typer._click import exceptions as click_errors
+
 from eventpipe.errors import EventpipeError
 
 app = typer.Typer(
@@ -45,11 +48,29 @@ _register_areas()
 
 
 def main() -> None:
+    # Not standalone: click's own usage errors would be a multi-line framed panel; here every failure,
+    # ours or click's, is one `error:` line with the exit code (2 = bad usage).
     try:
-        app()  # standalone mode: click reports usage errors itself (exit 2)
+        code = app(standalone_mode=False, prog_name="eventpipe")
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()  # a bare group: its help is the answer
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        typer.echo(f"error: {_one_line(exc)}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        sys.exit(1)
     except EventpipeError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(exc: click_errors.ClickException) -> str:
+    message = " ".join(exc.format_message().split())
+    command = exc.ctx.command_path if isinstance(exc, click_errors.UsageError) and exc.ctx else None
+    return f"{message} (see `{command} --help`)" if command else message
 
 
 if __name__ == "__main__":

@@ -33,8 +33,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = PROJECT_ROOT / "samples"
 EXPECTED_FILE = "expected.json"
 REJECTS_PREFIX = "rejects/"
-# Inputs of the synthesized template: a change to any of these makes the template stale.
-CDK_SOURCES = ("app.py", "cdk.json", "infra", "schemas")
 SETTLE_TIMEOUT_SECONDS = 60.0
 SHOWN_ATTRIBUTES = 3
 
@@ -82,31 +80,15 @@ def sample_files(samples_dir: Path = SAMPLES_DIR) -> dict[str, Path]:
     }
 
 
-def template_is_stale(template: Path, project_root: Path = PROJECT_ROOT) -> bool:
-    if not template.exists():
-        return True
-    built = template.stat().st_mtime
-    for name in CDK_SOURCES:
-        source = project_root / name
-        files = source.rglob("*") if source.is_dir() else [source]
-        if any(
-            path.is_file() and "__pycache__" not in path.parts and path.stat().st_mtime > built
-            for path in files
-        ):
-            return True
-    return False
-
-
 def fresh_template(stage: str, console: Console) -> Path:
     """The stage's template, synthesized first when it is missing or older than the CDK sources."""
-    from eventpipe.local.deploy import ensure_template, template_path
+    from eventpipe.local.deploy import ensure_template, template_is_stale, template_path
 
     path = template_path(stage)
     if not template_is_stale(path):
         console.log(f"template up to date: {path.relative_to(PROJECT_ROOT)}")
         return path
     with console.status(f"synthesizing eventpipe-{stage} (the template is missing or stale)..."):
-        path.unlink(missing_ok=True)
         ensure_template(stage)
     console.log(f"template synthesized: {path.relative_to(PROJECT_ROOT)}")
     return path

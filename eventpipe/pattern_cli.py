@@ -20,7 +20,7 @@ from eventpipe.errors import UsageError
 EXAMPLES = """\
 Examples:
 
-  eventpipe pattern test --consumer ingest tests/events/object-created.json
+  eventpipe pattern test --consumer ingest tests/events/s3_object_created_put_versioned.json
 
   eventpipe pattern test --consumer delete-sync event.json --bucket my-ingest-bucket
 

@@ -28,7 +28,9 @@ StateDir = Annotated[
 
 @local_app.command()
 def start(
-    port: Annotated[int, typer.Option("--port", help="Port of the AWS endpoint (0 = any free port).")] = 0,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port of the AWS endpoint (0 = any free port).")
+    ] = 0,
     detach: Annotated[
         bool, typer.Option("--detach", help="Run in the background and return when deployed.")
     ] = False,
@@ -38,7 +40,14 @@ def start(
     ] = None,
     state_dir: StateDir = None,
 ) -> None:
-    """Start the emulator and deploy the stack; runs until Ctrl-C unless --detach."""
+    """Start the emulator and deploy the stack; runs until Ctrl-C unless --detach.
+
+    Examples:
+
+      eventpipe local start --detach
+
+      eventpipe local start --port 4566 --state-dir /tmp/eventpipe-local
+    """
     from eventpipe.local.emulator import Emulator
 
     typer.echo("starting the embedded AWS and deploying the stack...", err=True)
@@ -71,7 +80,12 @@ def start(
 
 @local_app.command()
 def stop(state_dir: StateDir = None) -> None:
-    """Stop the running emulator."""
+    """Stop the running emulator.
+
+    Example:
+
+      eventpipe local stop --state-dir /tmp/eventpipe-local
+    """
     from eventpipe.local.emulator import Emulator
 
     emulator = Emulator.attach(state_dir)
@@ -84,7 +98,14 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
     state_dir: StateDir = None,
 ) -> None:
-    """Show the endpoint and the stack outputs; exits non-zero when nothing is running."""
+    """Show the endpoint and the stack outputs; exits non-zero when nothing is running.
+
+    Examples:
+
+      eventpipe local status
+
+      eventpipe local status --json | jq -r .outputs.BucketName
+    """
     from eventpipe.local.emulator import Emulator
 
     emulator = Emulator.attach(state_dir)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,23 +19,42 @@ from eventpipe.errors import EventpipeError
 from eventpipe.local import quirks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Inputs of the synthesized template: a change to any of these makes the template stale.
+CDK_SOURCES = ("app.py", "cdk.json", "infra", "schemas")
 
 
 def template_path(stage: str, project_root: Path = PROJECT_ROOT) -> Path:
     return project_root / "cdk.out" / f"eventpipe-{stage}.template.json"
 
 
+def template_is_stale(template: Path, project_root: Path = PROJECT_ROOT) -> bool:
+    """Missing, or older than one of the CDK sources (e.g. after `eventpipe consumers new`)."""
+    if not template.exists():
+        return True
+    built = template.stat().st_mtime
+    for name in CDK_SOURCES:
+        source = project_root / name
+        files = source.rglob("*") if source.is_dir() else [source]
+        if any(
+            path.is_file() and "__pycache__" not in path.parts and path.stat().st_mtime > built
+            for path in files
+        ):
+            return True
+    return False
+
+
 def ensure_template(stage: str, project_root: Path = PROJECT_ROOT) -> Path:
-    """The synthesized template of `stage`; synthesizes it with app.py (no CDK CLI) when missing."""
+    """The synthesized template of `stage`; synthesized with app.py (no CDK CLI) when missing or stale,
+    so local mode and the tests always run the stack the sources describe."""
     path = template_path(stage, project_root)
-    if path.exists():
+    if not template_is_stale(path, project_root):
         return path
     lock_dir = project_root / ".eventpipe"
     lock_dir.mkdir(parents=True, exist_ok=True)
-    # Parallel test workers may all find the template missing: one synthesizes, the others wait.
+    # Parallel test workers may all find the template stale: one synthesizes, the others wait.
     with (lock_dir / "synth.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.exists():
+        if template_is_stale(path, project_root):
             _synthesize(stage, project_root, path)
     return path
 
@@ -45,19 +65,25 @@ def _synthesize(stage: str, project_root: Path, path: Path) -> None:
     cdk_json = json.loads((project_root / "cdk.json").read_text())
     context = {**cdk_json.get("context", {}), "stage": stage}
     bin_dir = str(Path(sys.executable).parent)
-    env = {
-        **os.environ,
-        "CDK_OUTDIR": str(path.parent),
-        "CDK_CONTEXT_JSON": json.dumps(context),
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
-    }
-    done = subprocess.run(
-        [sys.executable, "app.py"], cwd=project_root, env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0 or not path.exists():
-        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise EventpipeError(f"synthesizing eventpipe-{stage} failed: {reason}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Synthesized next to the template, then moved over it in one step: an emulator starting meanwhile
+    # (another test worker, a second terminal) reads the old or the new template, never half of one.
+    with tempfile.TemporaryDirectory(prefix=".synth-", dir=path.parent) as outdir:
+        env = {
+            **os.environ,
+            "CDK_OUTDIR": outdir,
+            "CDK_CONTEXT_JSON": json.dumps(context),
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
+        }
+        done = subprocess.run(
+            [sys.executable, "app.py"], cwd=project_root, env=env, capture_output=True, text=True, check=False
+        )
+        built = Path(outdir) / path.name
+        if done.returncode != 0 or not built.exists():
+            reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise EventpipeError(f"synthesizing eventpipe-{stage} failed: {reason}")
+        os.replace(built, path)
 
 
 @dataclass(frozen=True)

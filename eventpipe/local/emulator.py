@@ -236,5 +236,6 @@ def _last_error(log_path: Path) -> str:
         lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return "no log"
-    errors = [line for line in lines if "Error" in line or "error" in line]
-    return (errors or lines or ["no log output"])[-1].strip()
+    errors = [line for line in lines if "Error" in line or "error" in line or " ERROR " in line]
+    last = (errors or lines or ["no log output"])[-1]
+    return last.split(" ERROR ", 1)[-1].strip()  # a logged error: its message without the log prefix

@@ -46,6 +46,8 @@ Runtime hooks (`install`), closing the gaps listed in ../shared/docs/aws-facts.m
      60-86400) with AWS's ValidationException text; moto stores any value.
   H9 GetBucketNotificationConfiguration reports `EventBridgeConfiguration` when it is enabled (moto
      stores it but leaves it out of the response).
+  H10 DescribeArchive/ListArchives `SizeBytes` is the size of the archived events as JSON (moto reports
+     `sys.getsizeof` of its Python list: tens of bytes whatever the archive holds).
 """
 
 from __future__ import annotations
@@ -482,6 +484,15 @@ def _patch_events(hooks: Hooks) -> None:
 
     _replace(events_notifications, "_send_safe_notification", lambda *args, **kwargs: None)  # H6
     _replace(events_models.Rule, "send_to_targets", lambda self, *args, **kwargs: None)  # H2
+
+    original_archive_describe_short = events_models.Archive.describe_short
+
+    def archive_describe_short(self: Any) -> dict[str, Any]:  # H10
+        result: dict[str, Any] = original_archive_describe_short(self)
+        result["SizeBytes"] = sum(len(json.dumps(event, default=str).encode()) for event in self.events)
+        return result
+
+    _replace(events_models.Archive, "describe_short", archive_describe_short)
 
     original_put_rule = events_models.EventsBackend.put_rule
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True).start()
     try:
+        _ensure_port_free(args.port)
         emulator = RunningEmulator(state_dir=state_dir, port=args.port)
+    except PortUnavailableError as exc:
+        log.error("%s", exc)  # the last log line: `Emulator.start` reports it as the reason
+        return 1
     except Exception:
         log.exception("the emulator could not start")
         return 1
@@ -98,6 +103,26 @@ def main(argv: list[str] | None = None) -> int:
         remove_state(state_dir, pid=os.getpid())
         emulator.shutdown()
     return 0
+
+
+class PortUnavailableError(Exception):
+    """The requested port cannot be bound on 127.0.0.1."""
+
+
+def _ensure_port_free(port: int) -> None:
+    """Fail fast on a taken port: moto's server thread exits on a bind error without telling its
+    starter, which would then wait forever for it to become ready."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the real server binds it
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise PortUnavailableError(
+                f"port {port} on 127.0.0.1 is not available ({exc.strerror}); "
+                "pick another with --port, or 0 for any free port"
+            ) from None
 
 
 def _watch_parent(parent_pid: int, stop: threading.Event) -> None:

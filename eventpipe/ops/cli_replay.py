@@ -61,6 +61,7 @@ def replay_start(
     """
     now = datetime.now(UTC)
     window = (parse_time(since, now=now), parse_time(until, now=now))
+    replay.check_window(*window, now=now)
     ctx = context(stack, region, profile, local)
     retention = int(replay.describe_archive(ctx).get("RetentionDays") or 0)
     plan = replay.plan_replay(

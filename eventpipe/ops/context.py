@@ -32,6 +32,7 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "t
 FORWARDER = "forwarder"
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
 # Standard retry mode absorbs throttling on AWS; short timeouts keep a dead local endpoint quick to report.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
@@ -246,6 +247,11 @@ def resolve_context(
     """The context every command starts from: local mode when asked (flag or EVENTPIPE_LOCAL=1)."""
     if local_requested(local):
         return _local_context()
+    if not _STACK_NAME.fullmatch(stack):
+        raise UsageError(
+            f"invalid stack name {stack!r}: CloudFormation names start with a letter and hold only "
+            "letters, digits and '-' (e.g. eventpipe-prod)"
+        )
     with aws_errors("reading the stack outputs"):
         # botocore itself reads only AWS_DEFAULT_REGION; AWS_REGION is what Lambda and the other SDKs set.
         session = boto3.Session(

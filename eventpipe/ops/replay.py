@@ -54,10 +54,7 @@ def plan_replay(
 ) -> ReplayPlan:
     """Validate the window and the consumers; each problem is one line naming what to change."""
     current = now or datetime.now(UTC)
-    if since >= until:
-        raise UsageError(f"--since ({_iso(since)}) must be before --until ({_iso(until)})")
-    if until > current:
-        raise UsageError(f"--until ({_iso(until)}) is in the future; the archive only holds the past")
+    check_window(since, until, now=current)
     if retention_days > 0 and since < current - timedelta(days=retention_days):
         raise UsageError(
             f"--since ({_iso(since)}) is older than the archive's retention of {retention_days} days"
@@ -82,6 +79,14 @@ def plan_replay(
         bus_arn=ctx.output("EventBusArn"),
         warnings=tuple(warnings),
     )
+
+
+def check_window(since: datetime, until: datetime, *, now: datetime) -> None:
+    """The checks that need no AWS call, so they come before any (and without credentials)."""
+    if since >= until:
+        raise UsageError(f"--since ({_iso(since)}) must be before --until ({_iso(until)})")
+    if until > now:
+        raise UsageError(f"--until ({_iso(until)}) is in the future; the archive only holds the past")
 
 
 def _iso(moment: datetime) -> str:

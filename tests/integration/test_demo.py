@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.demo import SAMPLES_DIR, Landed, Reject, sample_files, template_is_stale, verify
-from eventpipe.local.deploy import ensure_template
+from eventpipe.demo import SAMPLES_DIR, Landed, Reject, sample_files, verify
+from eventpipe.local.deploy import ensure_template, template_is_stale
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -82,3 +82,27 @@ def test_lambda_invoke_api_runs_functions_in_the_local_runtime(aws: Any, outputs
     assert dry["StatusCode"] == 204
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.invoke(FunctionName="no-such-function", Payload=b"{}")
+
+
+def test_start_on_a_taken_port_fails_fast_with_one_line(emulator: Any, tmp_path: Path) -> None:
+    """A port already in use is reported at once (moto's server thread alone would make the start
+    wait for its whole start-up timeout), and nothing is left running."""
+    taken = emulator.endpoint.rsplit(":", 1)[1]
+
+    done = eventpipe("local", "start", "--detach", "--port", taken, "--state-dir", str(tmp_path), timeout=90)
+
+    assert done.returncode == 1
+    (reason,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert f"port {taken} on 127.0.0.1 is not available" in reason
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_usage_errors_are_one_line_with_exit_2() -> None:
+    """Argument errors found by the parser read like every other failure: one `error:` line."""
+    done = eventpipe("local", "start", "--port", "70000")
+
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: Invalid value for '--port': Input should be less than or equal to 65535 "
+        "(see `eventpipe local start --help`)"
+    ]

@@ -15,6 +15,8 @@ from urllib.parse import quote_plus
 import pytest
 from botocore.exceptions import ClientError
 
+from eventpipe.event_schema import load_s3_event_validator
+
 pytestmark = pytest.mark.integration
 
 Mailbox = Any  # conftest.Mailbox
@@ -47,8 +49,7 @@ def wait_events(
 
 def assert_aws_shaped(found: list[dict[str, Any]]) -> None:
     """Validate against schemas/s3-eventbridge-event.schema.json (the same schema the fixtures obey)."""
-    schema = pytest.importorskip("eventpipe.event_schema")
-    validate = schema.load_s3_event_validator()
+    validate = load_s3_event_validator()
     for event in found:
         validate(event)
 
@@ -382,7 +383,7 @@ def test_forwarding_keeps_the_whole_event_and_the_archive_records_it(
     settle: Callable[[], None],
 ) -> None:
     """AWS: a rule whose target is another bus forwards the event unchanged (id, time, resources,
-    detail); the project bus's archive records every event it receives."""
+    detail); the project bus's archive records every event it receives (EventCount, SizeBytes)."""
     bucket, key = outputs["BucketName"], f"fidelity/{unique('forward')}.csv"
     on_default, arn = mailbox_factory(unique("default-copy"))
     probe_rule(
@@ -390,7 +391,7 @@ def test_forwarding_keeps_the_whole_event_and_the_archive_records_it(
         targets=[{"Id": "q", "Arn": arn}],
     )
     settle()
-    archived_before = events.describe_archive(ArchiveName=outputs["ArchiveName"])["EventCount"]
+    before = events.describe_archive(ArchiveName=outputs["ArchiveName"])
 
     s3.put_object(Bucket=bucket, Key=key, Body=b"x")
     (original,) = wait_for(on_default.bodies, message="the event on the default bus")
@@ -398,7 +399,10 @@ def test_forwarding_keeps_the_whole_event_and_the_archive_records_it(
     settle()
 
     assert forwarded == original
-    assert events.describe_archive(ArchiveName=outputs["ArchiveName"])["EventCount"] == archived_before + 1
+    after = events.describe_archive(ArchiveName=outputs["ArchiveName"])
+    assert after["EventCount"] == before["EventCount"] + 1
+    # SizeBytes counts what the archive holds: it grows by about the event's size.
+    assert after["SizeBytes"] - before["SizeBytes"] >= len(json.dumps(original)) // 2
 
 
 # ---- 4. retries and dead letters -----------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 from ops_fakes import BUCKET, REGION, STACK, Deployed
 
-from eventpipe.ops.context import OpsContext
+from eventpipe.ops.context import OpsContext, load_registry
 
 
 @pytest.fixture
@@ -113,5 +113,7 @@ def deployed(aws: None) -> Deployed:
         "ForwarderRuleArn": forwarder_arn,
         "ForwarderDlqUrl": _queue(sqs, f"{STACK}-forwarder-dlq")[0],
     }
-    ctx = OpsContext.from_outputs(outputs, stack=STACK, region=REGION, session=session)
+    # The shipped consumers only: a consumer scaffolded later (`consumers new`) is not in this stack.
+    registry = tuple(entry for entry in load_registry() if entry.name in targets)
+    ctx = OpsContext.from_outputs(outputs, stack=STACK, region=REGION, session=session, registry=registry)
     return Deployed(ctx=ctx, outputs=outputs, sqs=sqs)

@@ -147,6 +147,16 @@ def test_deployed_stack_not_found_is_one_line(aws: None) -> None:
         resolve_context(stack="eventpipe-nope")
 
 
+@pytest.mark.parametrize("stack", ["bad stack!", "9lives", "eventpipe_prod", "x" * 129])
+def test_an_invalid_stack_name_is_a_usage_error_before_any_aws_call(
+    stack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EVENTPIPE_LOCAL", raising=False)
+    # No credentials and no region are set up here: the name alone is refused.
+    with pytest.raises(UsageError, match="invalid stack name"):
+        resolve_context(stack=stack)
+
+
 def test_botocore_errors_become_one_line_eventpipe_errors(deployed: Deployed) -> None:
     with (
         pytest.raises(EventpipeError, match=r"^listing: AWS.SimpleQueueService.NonExistentQueue: ") as caught,

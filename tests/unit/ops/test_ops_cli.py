@@ -10,7 +10,7 @@ import typer
 from ops_fakes import Deployed, s3_event
 from typer.testing import CliRunner
 
-from eventpipe.ops import cli, cli_support
+from eventpipe.ops import cli, cli_support, replay
 
 
 @pytest.fixture
@@ -234,3 +234,32 @@ def test_every_command_has_help_with_examples(run: Any) -> None:
         result = run(*command, "--help")
         assert result.exit_code == 0, command
         assert "Example" in result.stdout, command
+
+
+def test_replay_window_errors_come_before_any_aws_lookup(run: Any) -> None:
+    """A wrong window is reported even where the stack cannot be reached (no discovery was tried)."""
+    result = run("replay", "start", "--since", "-1h", "--until", "-2h", "--stack", "unreachable")
+
+    assert result.exit_code == 2
+    assert "must be before --until" in result.stderr
+    assert result.requested == {}
+
+
+@pytest.mark.parametrize("ended", ["CANCELLED", "FAILED"])
+def test_replay_wait_exits_1_unless_the_replay_completed(
+    run: Any, monkeypatch: pytest.MonkeyPatch, ended: str
+) -> None:
+    """`--wait` succeeds only on COMPLETED; a replay that ended otherwise is a one-line failure."""
+    monkeypatch.setattr(
+        replay, "describe", lambda ctx, name: {"ReplayName": name, "State": ended, "StateReason": "stopped"}
+    )
+
+    started = run("replay", "start", "--since", "-2h", "--until", "-1h", "-c", "ingest", "--wait")
+    followed = run("replay", "status", "some-replay", "--wait")
+
+    for result in (started, followed):  # stderr also carries the progress bar; the reason is one line
+        assert result.exit_code == 1
+        (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert line.startswith("error: replay ")
+        assert line.endswith(f" ended {ended}: stopped")
+    assert "error: replay some-replay ended" in followed.stderr

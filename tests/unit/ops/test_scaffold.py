@@ -48,10 +48,10 @@ def existing(root: Path) -> list[str]:
 def test_the_entry_is_appended_and_the_registry_still_loads(root: Path, target: str) -> None:
     before = existing(root)
 
-    scaffold.scaffold("search-index", target, pattern=None, root=root)
+    scaffold.scaffold("scaffold-probe", target, pattern=None, root=root)
 
     consumers = load_registry(root).CONSUMERS
-    assert [c.name for c in consumers] == [*before, "search-index"]
+    assert [c.name for c in consumers] == [*before, "scaffold-probe"]
     assert consumers[-1].target.kind == target
     assert consumers[-1].pattern == {"detail-type": ["Object Created"]}
 
@@ -113,6 +113,7 @@ def test_a_lambda_consumer_gets_a_handler_domain_and_test_that_pass_and_lint(roo
         ("ingest", "consumer 'ingest' already exists"),
         ("deletesync", "collides with existing 'delete-sync'"),
         ("events", "functions/core/events.py already exists"),
+        ("forwarder", "consumer name 'forwarder' is reserved"),
     ],
 )
 def test_bad_or_taken_names_are_refused_and_nothing_is_written(root: Path, name: str, message: str) -> None:
@@ -130,6 +131,8 @@ def test_bad_or_taken_names_are_refused_and_nothing_is_written(root: Path, name:
         ("{", "is not JSON"),
         ("[]", "must hold a non-empty JSON object"),
         ('{"source": ["aws.s3"]}', "leave it out"),
+        ('{"detail": {"object": {"key": [{"wildcard": "a**b"}]}}}', "Event pattern is not valid"),
+        ('{"detail": {"object": {"size": [{"numeric": [">", 10, "<", 5]}]}}}', "Event pattern is not valid"),
     ],
 )
 def test_bad_pattern_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
