@@ -69,7 +69,10 @@ deploy: setup ## deploy eventpipe-$(STAGE) to the current AWS account (run `make
 destroy: setup ## empty the versioned buckets, then delete eventpipe-$(STAGE) (not prod)
 	@if [ "$(STAGE)" = "prod" ]; then echo "refusing: prod retains its data; emptying its buckets would destroy it" >&2; exit 2; fi
 	$(BIN)/eventpipe empty-buckets --stack $(STACK)
-	$(CDK) destroy -c stage=$(STAGE) --force $(STACK)
+	@# S3 delivers access logs late: a log written after the first pass fails the bucket's deletion, so
+	@# one failed destroy is followed by a second emptying pass and a second try.
+	$(CDK) destroy -c stage=$(STAGE) --force $(STACK) || \
+	  ( $(BIN)/eventpipe empty-buckets --stack $(STACK) && $(CDK) destroy -c stage=$(STAGE) --force $(STACK) )
 
 # --- the main job -------------------------------------------------------------------------------
 demo: setup ## the whole pipeline offline on the embedded AWS, with sample data

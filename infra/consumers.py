@@ -126,6 +126,12 @@ class RetryOverride:
 # --- consumers ------------------------------------------------------------------------------------
 
 
+RESERVED_NAMES: Mapping[str, str] = {
+    "forwarder": "the default-bus forwarding rule uses its outputs and its name in the CLI",
+}
+"""Names a consumer cannot take, with the reason."""
+
+
 @dataclass(frozen=True)
 class Consumer:
     name: str
@@ -273,13 +279,20 @@ def consumer_by_name(name: str, consumers: Sequence[Consumer] = CONSUMERS) -> Co
 
 
 def validate_registry(consumers: Sequence[Consumer]) -> None:
-    """Names must be unique, also after PascalCase (they become construct ids and output keys)."""
+    """Refuse, before anything is built, what CloudFormation, EventBridge or the CLI would refuse later:
+    names that collide (also after PascalCase: they become construct ids and output keys), reserved
+    names, and patterns EventBridge rejects. The message is one line naming the consumer."""
+    from eventpipe.patterns import InvalidPatternError, validate_pattern
+
     seen: dict[str, str] = {}
     for consumer in consumers:
+        if consumer.name in RESERVED_NAMES:
+            raise ValueError(f"consumer {consumer.name!r}: reserved name ({RESERVED_NAMES[consumer.name]})")
         pascal = consumer.pascal_name
         if pascal in seen:
             raise ValueError(f"consumers {seen[pascal]!r} and {consumer.name!r} collide as {pascal!r}")
         seen[pascal] = consumer.name
-
-
-validate_registry(CONSUMERS)
+        try:
+            validate_pattern(consumer.full_pattern("bucket"))
+        except InvalidPatternError as invalid:
+            raise ValueError(f"consumer {consumer.name!r}: {invalid}") from None

@@ -8,7 +8,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from infra.config import StageConfig
+from infra.config import ConfigError, StageConfig
 from infra.constructs.access_logs import AccessLogsBucket
 from infra.constructs.alarm_topic import AlarmTopic
 from infra.constructs.consumer import ConsumerConstruct, SharedResources
@@ -18,7 +18,7 @@ from infra.constructs.functions_package import FunctionsPackage
 from infra.constructs.ingest_bucket import IngestBucket
 from infra.constructs.records_table import RecordsTable
 from infra.constructs.rejects_bucket import RejectsBucket
-from infra.consumers import CONSUMERS, Consumer, LambdaTarget
+from infra.consumers import CONSUMERS, Consumer, LambdaTarget, validate_registry
 
 
 class EventpipeStack(Stack):
@@ -31,6 +31,10 @@ class EventpipeStack(Stack):
         consumers: Sequence[Consumer] = CONSUMERS,
         **kwargs: Any,
     ) -> None:
+        try:
+            validate_registry(consumers)
+        except ValueError as invalid:
+            raise ConfigError(str(invalid)) from None
         # A stack that retains data is also protected against accidental deletion.
         kwargs.setdefault("termination_protection", config.retain_data)
         super().__init__(scope, construct_id, **kwargs)

@@ -17,6 +17,7 @@ from typing import Any
 
 from eventpipe.errors import UsageError
 from eventpipe.patterns import InvalidPatternError, validate_pattern
+from infra.consumers import RESERVED_NAMES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGISTRY_FILE = Path("infra") / "consumers.py"
@@ -31,7 +32,6 @@ DEFAULT_PATTERN_CALL = "object_created()"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _MAX_NAME = 40
 # Names whose stack outputs (`<Pascal>RuleArn`, `<Pascal>DlqUrl`) or CLI role are taken already.
-_RESERVED = {"forwarder": "the default-bus forwarding rule uses its outputs and its name in the CLI"}
 _REGISTRY_START = re.compile(r"^CONSUMERS: tuple\[Consumer, \.\.\.\] = \($", re.MULTILINE)
 
 
@@ -55,8 +55,8 @@ def validate_name(name: str, existing: list[str], root: Path) -> None:
             f"invalid consumer name {name!r}: lowercase letters and digits joined by '-', "
             f"starting with a letter, at most {_MAX_NAME} characters (e.g. thumbnails, search-index)"
         )
-    if name in _RESERVED:
-        raise UsageError(f"consumer name {name!r} is reserved: {_RESERVED[name]}")
+    if name in RESERVED_NAMES:
+        raise UsageError(f"consumer name {name!r} is reserved: {RESERVED_NAMES[name]}")
     squashed = {known.replace("-", ""): known for known in existing}
     if name in existing:
         raise UsageError(f"consumer {name!r} already exists in {REGISTRY_FILE}")

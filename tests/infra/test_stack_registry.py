@@ -164,3 +164,23 @@ def test_every_lambda_consumer_has_its_handler_module() -> None:
     missing = [c.function_dir for c in lambdas if not (REPO_ROOT / c.function_dir / "handler.py").is_file()]
 
     assert missing == []
+
+
+def test_registry_refuses_a_reserved_name() -> None:
+    entry = Consumer(name="forwarder", pattern={}, target=QueueTarget())
+
+    with pytest.raises(ValueError, match="reserved"):
+        validate_registry((entry,))
+
+
+def test_registry_refuses_a_pattern_eventbridge_would_reject() -> None:
+    entry = Consumer(
+        name="bad", pattern={"detail": {"object": {"key": [{"wildcard": "a**b"}]}}}, target=QueueTarget()
+    )
+
+    with pytest.raises(ValueError, match="consumer 'bad'"):
+        validate_registry((entry,))
+
+
+def test_shipped_registry_passes_validation() -> None:
+    validate_registry(CONSUMERS)
