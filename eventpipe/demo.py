@@ -7,7 +7,8 @@ emulator and exits 0 only when what landed matches `samples/expected.json`.
 
 `samples/expected.json` (owned with the samples) lists, per uploaded object, how many items it should own
 and the rejects its report should hold:
-`{"objects": {"<key>": {"items": N, "rejects": [{"position": P, "reason": "<reason>"}, ...]}}}`.
+`{"objects": {"<key>": {"items": N, "rejects": [{"position": P, "reason": "<reason>"}, ...]}}}`, and
+optionally `"records": [{...}, ...]`: the exact records the object's items must hold, in position order.
 Every consumer's dead-letter and failure queue must be empty too.
 """
 
@@ -18,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,6 +157,11 @@ def verify(expected: Mapping[str, Any], landed: Landed) -> list[str]:
         items = int(want.get("items", 0))
         if counts.get(key, 0) != items:
             problems.append(f"{key}: {counts.get(key, 0)} item(s) landed, expected {items}")
+        records = want.get("records")
+        if records is not None:
+            got = [item["data"] for item in landed.items if item.get("source_key") == key]
+            if got != _exact(records):
+                problems.append(f"{key}: records {got} differ from expected {records}")
         wanted_rejects = sorted((int(r["position"]), str(r["reason"])) for r in want.get("rejects", []))
         got_rejects = sorted((r.position, r.reason) for r in landed.rejects if r.object_key == key)
         if got_rejects != wanted_rejects:
@@ -167,6 +174,11 @@ def verify(expected: Mapping[str, Any], landed: Landed) -> list[str]:
         f"{queue} holds {depth} message(s)" for queue, depth in landed.queue_depths.items() if depth
     )
     return problems
+
+
+def _exact(records: Any) -> Any:
+    """Expected records as DynamoDB returns them: every number a Decimal."""
+    return json.loads(json.dumps(records), parse_float=Decimal, parse_int=Decimal)
 
 
 # --- presentation ---------------------------------------------------------------------------------

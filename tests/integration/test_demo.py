@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,20 @@ def test_verify_reports_a_different_reject() -> None:
     assert verify(EXPECTED, landed) == [
         "people/team.jsonl: rejects [(2, 'schema_violation')] differ from expected [(2, 'invalid_json')]"
     ]
+
+
+def test_verify_compares_record_contents_exactly_when_expected_lists_them() -> None:
+    landed = _landed()
+    landed.items[0]["data"] = {"Name": "John Doe", "Age": Decimal(42)}
+    expected = {"objects": {**EXPECTED["objects"], "sample.json": {"items": 1, "rejects": []}}}
+    expected["objects"]["sample.json"]["records"] = [{"Name": "John Doe", "Age": 42}]
+
+    assert verify(expected, landed) == []
+
+    landed.items[0]["data"] = {"Name": "John Doe", "Age": Decimal(43)}
+
+    assert len(verify(expected, landed)) == 1
+    assert verify(expected, landed)[0].startswith("sample.json: records ")
 
 
 def test_verify_reports_unexpected_objects_and_dead_letters() -> None:
