@@ -10,8 +10,6 @@ import logging
 import os
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,12 +139,3 @@ class WriteRequestCounter:
     @property
     def total(self) -> int:
         return sum(self.by_operation.values())
-
-
-@contextmanager
-def embedded_aws() -> Iterator[EmbeddedAws]:
-    aws = EmbeddedAws()
-    try:
-        yield aws
-    finally:
-        aws.stop()

@@ -24,8 +24,9 @@ STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # A `.json` object is decoded whole: its bytes, its text and its Python objects take ~7x its size
-# (measured), on top of ~100 MB of runtime and clients. A limit the function's memory cannot hold would
-# turn an over-large upload into an out-of-memory crash and retries instead of a rejects report.
+# (measured), on top of ~100 MB of runtime and clients; the factor 8 and 128 MB keep a margin. A limit
+# the function's memory cannot hold would turn an over-large upload into an out-of-memory crash and
+# retries instead of a rejects report.
 JSON_READER = "ingest"
 JSON_MEMORY_FACTOR = 8
 RUNTIME_MEMORY_MB = 128

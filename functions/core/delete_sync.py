@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from functions.core.events import PERMANENTLY_DELETED, ObjectEvent
 from functions.core.repository import Commit, ObjectState
-from functions.core.services import Outcome, Services, acquire_or_wait
+from functions.core.services import Outcome, Services, acquire_or_wait, release_after_failure
 
 
 def delete_object(services: Services, event: ObjectEvent) -> Outcome:
@@ -43,8 +43,8 @@ def delete_object(services: Services, event: ObjectEvent) -> Outcome:
                 version_id=event.version_id,
             ),
         )
-    except BaseException:
-        store.release(event.owner, lease.token, dirty=True)
+    except BaseException as failure:
+        release_after_failure(services, event.owner, lease.token, failure)
         raise
     return Outcome("deleted", event.owner, items_removed=removed, write_requests=writer.requests)
 

@@ -25,7 +25,7 @@ from functions.core.formats import (
 from functions.core.records import Item, ItemBuilder, Provenance, RecordRejectedError, position_sort_key
 from functions.core.rejects import RejectsReport, report_key
 from functions.core.repository import BatchWriter, Commit, ObjectState
-from functions.core.services import Lease, Outcome, Services, acquire_or_wait
+from functions.core.services import Lease, Outcome, Services, acquire_or_wait, release_after_failure
 
 # How often (in records) a long-running ingest checks whether a newer event is waiting for the object.
 SUPERSEDE_CHECK_EVERY: Final = 2000
@@ -52,8 +52,8 @@ def ingest_object(services: Services, event: ObjectEvent) -> Outcome:
     except Superseded:
         store.release(event.owner, lease.token, dirty=True)
         return Outcome("superseded", event.owner, detail="a newer event took over")
-    except BaseException:
-        store.release(event.owner, lease.token, dirty=True)
+    except BaseException as failure:
+        release_after_failure(services, event.owner, lease.token, failure)
         raise
     return outcome
 

@@ -100,3 +100,12 @@ def acquire_or_wait(services: Services, event: ObjectEvent, *, natural: bool) ->
             raise ObjectBusyError(f"{event.owner} is being processed by another event; retry later")
         services.sleep(pause)
         pause = min(pause * 2, 5.0)
+
+
+def release_after_failure(services: Services, owner: str, token: str, failure: BaseException) -> None:
+    """Give the lease back (marked dirty) before `failure` propagates. If that fails too, the original
+    failure still surfaces, with a note: an unreleased lease expires by itself."""
+    try:
+        services.store.release(owner, token, dirty=True)
+    except Exception as release_error:
+        failure.add_note(f"releasing the lease of {owner} failed too: {release_error!r}")

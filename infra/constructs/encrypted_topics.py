@@ -68,6 +68,15 @@ class EncryptedTopics(Construct):
                         resources=["*"],
                         conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
                     ),
+                    # Operators and roles of this account (with sns:Publish in their own IAM policy)
+                    # publish through SNS only, e.g. `eventpipe dlq redrive` to a topic consumer.
+                    iam.PolicyStatement(
+                        sid="PublishThroughSnsFromThisAccount",
+                        principals=[iam.AccountRootPrincipal()],
+                        actions=list(PUBLISHER_ACTIONS),
+                        resources=["*"],
+                        conditions={"StringEquals": {"kms:ViaService": f"sns.{Aws.REGION}.amazonaws.com"}},
+                    ),
                 ]
             ),
         )

@@ -104,6 +104,20 @@ def test_alarm_topic_is_encrypted_with_a_rotated_key_cloudwatch_may_use(dev: Syn
     )
 
 
+def test_account_principals_may_use_the_topic_key_only_through_sns(dev: Synthesized) -> None:
+    _, key = dev.only("AWS::KMS::Key")
+    via_sns = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Sid") == "PublishThroughSnsFromThisAccount"
+    ]
+
+    assert len(via_sns) == 1
+    assert sorted(as_list(via_sns[0]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    condition = via_sns[0]["Condition"]["StringEquals"]["kms:ViaService"]
+    assert "sns." in json.dumps(condition)
+
+
 def test_alarm_email_subscription_only_when_configured(dev: Synthesized, kinds: Synthesized) -> None:
     from stack_fixtures import KINDS_EMAIL
 

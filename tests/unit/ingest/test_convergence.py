@@ -355,3 +355,43 @@ def test_a_concurrent_duplicate_delivery_waits_while_a_retry_reclaims_its_own_le
 
     assert ingest_object(world.services(invocation_id="request-1"), event).status == "ingested"
     assert world.records() == {("data/a.jsonl", "000000000001"): {"v": 1}}
+
+
+class _FailingReader:
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("S3 read timed out")
+
+
+class _StoreWhoseReleaseFails:
+    """The real store, except that giving a lease back fails (e.g. DynamoDB throttling right then)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def release(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("throttled while releasing")
+
+
+def test_a_failed_release_does_not_hide_the_original_failure(world: World) -> None:
+    real = world.services()
+    services = world.services(objects=_FailingReader(), store=_StoreWhoseReleaseFails(real.store))
+
+    with pytest.raises(ConnectionError, match="S3 read timed out") as raised:
+        ingest_object(services, parse(world.put("data/a.jsonl", jsonl({"v": 1}))))
+
+    assert any("releasing the lease" in note for note in raised.value.__notes__)
+
+
+def test_a_failure_releases_the_lease_marked_dirty(world: World) -> None:
+    services = world.services(objects=_FailingReader())
+    event = world.put("data/a.jsonl", jsonl({"v": 1}))
+
+    with pytest.raises(ConnectionError):
+        ingest_object(services, parse(event))
+
+    state = world.item(STATE_PREFIX + f"{BUCKET}/data/a.jsonl", "state")
+    assert "lease_token" not in state
+    assert state["dirty"] is True
