@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote_plus
 
 DLQ = "dlq"
 FAILURES = "failures"
@@ -44,11 +45,13 @@ class DeadLetter:
 
     @property
     def object_key(self) -> str | None:
+        """The object key as users know it: S3 events carry it URL-encoded form-style (space as `+`)."""
         if not self.payload:
             return None
         detail = self.payload.get("detail")
         obj = detail.get("object") if isinstance(detail, dict) else None
-        return _text(obj.get("key")) if isinstance(obj, dict) else None
+        key = _text(obj.get("key")) if isinstance(obj, dict) else None
+        return unquote_plus(key) if key is not None else None
 
     @property
     def replay_name(self) -> str | None:

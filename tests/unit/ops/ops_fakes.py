@@ -6,6 +6,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 from eventpipe.ops.context import OpsContext
 
@@ -15,7 +16,8 @@ BUCKET = "eventpipe-dev-ingest"
 
 
 def s3_event(key: str, *, detail_type: str = "Object Created", event_id: str | None = None) -> dict[str, Any]:
-    """A real-shaped S3 EventBridge event (as delivered through the project bus)."""
+    """A real-shaped S3 EventBridge event (as delivered through the project bus): the key is URL-encoded
+    form-style, as S3 sends it."""
     return {
         "version": "0",
         "id": event_id or str(uuid.uuid4()),
@@ -29,7 +31,7 @@ def s3_event(key: str, *, detail_type: str = "Object Created", event_id: str | N
             "version": "0",
             "bucket": {"name": BUCKET},
             "object": {
-                "key": key,
+                "key": quote_plus(key, safe="/"),
                 "size": 42,
                 "etag": "0f343b0931126a20f133d67c2b018a3b",
                 "sequencer": "0A1",
