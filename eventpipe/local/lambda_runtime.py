@@ -4,10 +4,15 @@ moto stores Lambda functions but cannot run them without Docker (aws-facts.md, g
 hands every invocation to this runtime. What it reproduces, and how:
 
 - Execution environments (`lambda_environments`): each function runs in its own worker process, kept warm
-  between invocations; a second concurrent invocation gets a second worker, up to a small cap.
-- Configuration is read from the emulator's Lambda API on every invocation (Handler, Environment,
-  Timeout, MemorySize and the event invoke config), so UpdateFunctionConfiguration
-  takes effect like on AWS: a changed configuration retires the warm workers.
+  between invocations; a concurrent invocation gets another worker, up to `max_workers_per_function`
+  (default `default_concurrency()`, or EVENTPIPE_LOCAL_LAMBDA_CONCURRENCY for the emulator: Lambda
+  scales per function, a laptop's cores do not).
+- Configuration is read from the emulator's Lambda API (Handler, Environment, Timeout, MemorySize and
+  the event invoke config), so UpdateFunctionConfiguration takes effect like on AWS: a changed
+  configuration retires the warm workers. It is read on every invocation, unless the caller passes
+  `config_generation`, a counter that changes whenever a Lambda configuration may have changed (the
+  emulator's hooks count Lambda API writes): then a read is reused until the counter moves, which
+  saves three API requests per async invocation.
 - Environment: the function's variables plus Lambda's reserved ones, dummy credentials and
   `AWS_ENDPOINT_URL` pointing at the emulator. X-Ray is disabled (there is no daemon locally).
   Host AWS configuration files are hidden from the worker, so it can never reach a real account.
@@ -32,12 +37,12 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -54,11 +59,23 @@ AWS_DEFAULT_MAXIMUM_RETRY_ATTEMPTS = 2
 AWS_DEFAULT_MAXIMUM_EVENT_AGE_SECONDS = 21_600
 # 1 minute of AWS time = 0.5 s locally: the retry schedule keeps its shape and tests stay fast.
 DEFAULT_TIME_SCALE = 1 / 120
+# Concurrent environments per function unless configured: one per core, at most 4. Locally the emulator
+# process serving every API call is the bottleneck (benchmark 5 ran as fast with 2 as with 4 on 2 cores),
+# so more workers only cost memory (~70 MB each).
+MAX_DEFAULT_CONCURRENCY = 4
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
+
+
+_Config = TypeVar("_Config")
+
+
+def default_concurrency() -> int:
+    """Warm environments per function: one per core (at least 2), at most MAX_DEFAULT_CONCURRENCY."""
+    return max(2, min(MAX_DEFAULT_CONCURRENCY, os.cpu_count() or 1))
 
 
 class FunctionNotFoundError(LookupError):
@@ -138,7 +155,8 @@ class LambdaRuntime:
         project_root: Path,
         log_dir: Path | None = None,
         time_scale: float = DEFAULT_TIME_SCALE,
-        max_workers_per_function: int = 2,
+        max_workers_per_function: int | None = None,
+        config_generation: Callable[[], int] | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
@@ -147,7 +165,9 @@ class LambdaRuntime:
         self.log_dir = Path(log_dir) if log_dir else self.project_root / ".eventpipe" / "local" / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.time_scale = time_scale
-        self._max_workers = max_workers_per_function
+        self._max_workers = max_workers_per_function or default_concurrency()
+        self._config_generation = config_generation
+        self._config_cache: dict[tuple[str, str], tuple[int, Any]] = {}
         session = boto3.session.Session(region_name=region, **_boto_credentials())
         client_config = Config(retries={"max_attempts": 2, "mode": "standard"})
         self._lambda = session.client("lambda", endpoint_url=endpoint_url, config=client_config)
@@ -221,6 +241,31 @@ class LambdaRuntime:
     # --- configuration ------------------------------------------------------------------------
 
     def function_config(self, name: str) -> FunctionConfig:
+        """The function's configuration; raises FunctionNotFoundError."""
+        config: FunctionConfig = self._cached("function", name, self._read_function_config)
+        return config
+
+    def async_config(self, name: str) -> AsyncConfig:
+        """The function's event invoke config (Lambda's defaults when it has none)."""
+        config: AsyncConfig = self._cached("async", name, self._read_async_config)
+        return config
+
+    def _cached(self, kind: str, name: str, read: Callable[[str], _Config]) -> _Config:
+        if self._config_generation is None:
+            return read(name)
+        # Taken before the read: a change that lands during the read makes the next call read again.
+        generation = self._config_generation()
+        with self._lock:
+            hit = self._config_cache.get((kind, name))
+        if hit is not None and hit[0] == generation:
+            cached: _Config = hit[1]
+            return cached
+        value = read(name)  # FunctionNotFoundError is not cached: the function may be created next
+        with self._lock:
+            self._config_cache[kind, name] = (generation, value)
+        return value
+
+    def _read_function_config(self, name: str) -> FunctionConfig:
         try:
             raw = self._lambda.get_function_configuration(FunctionName=name)
         except ClientError as exc:
@@ -237,7 +282,7 @@ class LambdaRuntime:
             memory_size=int(raw.get("MemorySize", 128)),
         )
 
-    def async_config(self, name: str) -> AsyncConfig:
+    def _read_async_config(self, name: str) -> AsyncConfig:
         try:
             raw = self._lambda.get_function_event_invoke_config(FunctionName=name)
         except ClientError as exc:
@@ -467,5 +512,6 @@ __all__ = [
     "FunctionNotFoundError",
     "InvokeResult",
     "LambdaRuntime",
+    "default_concurrency",
     "function_name_of",
 ]

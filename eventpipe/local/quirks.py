@@ -48,6 +48,12 @@ Runtime hooks (`install`), closing the gaps listed in ../shared/docs/aws-facts.m
      stores it but leaves it out of the response).
   H10 DescribeArchive/ListArchives `SizeBytes` is the size of the archived events as JSON (moto reports
      `sys.getsizeof` of its Python list: tens of bytes whatever the archive holds).
+  H11 Lambda API writes that can change what an invocation runs with (create/update/delete function,
+     code, event invoke config) bump `lambda_config_generation()`; the LambdaRuntime reuses the
+     configuration it read until the counter moves, instead of reading it on every invocation.
+  H12 Request routing: moto's dispatcher, under one lock shared by every request, lists its package
+     directory (a stat per service) to route each request; the list is read once instead. The same
+     files are found, only once: pure speed.
 """
 
 from __future__ import annotations
@@ -345,6 +351,13 @@ class Hooks:
 
 _installed: Hooks | None = None
 _install_lock = threading.Lock()
+_generation_lock = threading.Lock()
+_lambda_config_generation = 0  # H11; written under _generation_lock
+
+
+def lambda_config_generation() -> int:
+    """Moves whenever a Lambda API write may have changed what an invocation runs with (H11)."""
+    return _lambda_config_generation
 
 
 def install(hooks: Hooks) -> None:
@@ -358,6 +371,7 @@ def install(hooks: Hooks) -> None:
     _patch_s3(hooks)
     _patch_events(hooks)
     _patch_lambda(hooks)
+    _patch_routing()
 
 
 def _replace(owner: Any, attribute: str, replacement: Any, *, add: bool = False) -> None:
@@ -702,3 +716,41 @@ def _patch_lambda(hooks: Hooks) -> None:
         return bytes(result.payload)
 
     _replace(lambda_models.LambdaBackend, "invoke", invoke)
+
+    for name in LAMBDA_CONFIGURATION_WRITES:  # H11
+        _replace(lambda_models.LambdaBackend, name, _bumping(getattr(lambda_models.LambdaBackend, name)))
+
+
+# LambdaBackend methods behind the API calls that change a function's configuration or existence.
+LAMBDA_CONFIGURATION_WRITES = (
+    "create_function",
+    "delete_function",
+    "update_function_code",
+    "update_function_configuration",
+    "put_function_event_invoke_config",
+    "update_function_event_invoke_config",
+    "delete_function_event_invoke_config",
+)
+
+
+def _bumping(write: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        global _lambda_config_generation
+        try:
+            return write(self, *args, **kwargs)
+        finally:  # after the write, also a failed one (it may have changed something first)
+            with _generation_lock:  # two concurrent writes must move the counter twice
+                _lambda_config_generation += 1
+
+    return wrapper
+
+
+def _patch_routing() -> None:  # H12
+    import moto.backends as moto_backends
+
+    modules = frozenset(moto_backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> frozenset[str]:
+        return modules
+
+    _replace(moto_backends, "list_of_moto_modules", list_of_moto_modules)

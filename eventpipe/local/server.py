@@ -159,6 +159,8 @@ class RunningEmulator:
             project_root=PROJECT_ROOT,
             log_dir=state_dir / "logs",
             time_scale=scale,
+            max_workers_per_function=int(os.environ.get("EVENTPIPE_LOCAL_LAMBDA_CONCURRENCY", "0")) or None,
+            config_generation=quirks.lambda_config_generation,
         )
         senders = AwsSenders(
             endpoint_url=self.endpoint,

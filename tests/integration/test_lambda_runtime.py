@@ -560,3 +560,40 @@ def test_emulator_event_invocations_are_retried_then_recorded_in_the_failure_des
     assert record["requestPayload"] == {"n": 5}
     assert record["responsePayload"]["errorMessage"] == "table missing: 5"
     assert attempts_file.read_text().splitlines() == [record["requestContext"]["requestId"]] * 2
+
+
+def test_with_a_config_generation_a_configuration_read_is_reused_until_the_counter_moves(
+    endpoint: str, deploy: Deploy, clients: dict[str, Any], tmp_path: Path
+) -> None:
+    """The emulator's hooks move the counter on every Lambda configuration write (quirks H11); here the
+    test moves it, to show that the runtime trusts it: no move, no re-read."""
+    generation = 0
+    cached = LambdaRuntime(
+        endpoint_url=endpoint,
+        region=REGION,
+        account=ACCOUNT,
+        project_root=PROJECT_ROOT,
+        log_dir=tmp_path,
+        config_generation=lambda: generation,
+    )
+    try:
+        with pytest.raises(FunctionNotFoundError):  # a miss is not cached: the function may come next
+            cached.invoke_sync("fn-created-later", {})
+        name = deploy("echo", env={"MODE": "before"})
+        before = _payload(cached.invoke_sync(name, {}))
+        clients["lambda"].update_function_configuration(
+            FunctionName=name, Environment={"Variables": {"MODE": "after"}}
+        )
+        unannounced = _payload(cached.invoke_sync(name, {}))
+        generation += 1
+        announced = _payload(cached.invoke_sync(name, {}))
+    finally:
+        cached.shutdown()
+
+    assert (before["env"]["MODE"], unannounced["env"]["MODE"], announced["env"]["MODE"]) == (
+        "before",
+        "before",
+        "after",
+    )
+    assert unannounced["pid"] == before["pid"]
+    assert announced["pid"] != before["pid"]
