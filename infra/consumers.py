@@ -259,7 +259,16 @@ CONSUMERS: tuple[Consumer, ...] = (
         # The keys ingest reads: deleting any other object has no records to remove (and would only
         # leave a tombstone state item behind).
         pattern=object_deleted(suffixes=with_gzip(JSON_SUFFIXES)),
-        target=LambdaTarget(memory_mb=256, reads_table=True, writes_table=True),
+        # Permanently deleting the current version makes an older one current without an Object
+        # Created event: delete-sync then runs ingest's write path on it (reads the bucket, may write
+        # a rejects report), with ingest's memory.
+        target=LambdaTarget(
+            memory_mb=512,
+            reads_ingest_bucket=True,
+            reads_table=True,
+            writes_table=True,
+            writes_rejects=True,
+        ),
     ),
     Consumer(
         name="audit",

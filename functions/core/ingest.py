@@ -47,15 +47,26 @@ def ingest_object(services: Services, event: ObjectEvent) -> Outcome:
         if stream is None:
             store.release(event.owner, lease.token, dirty=lease.prior.dirty)
             return Outcome("stale", event.owner, detail="the announced object version no longer exists")
+    except BaseException as failure:
+        release_after_failure(services, event.owner, lease.token, failure)
+        raise
+    return write_version(services, event, lease, stream)
+
+
+def write_version(services: Services, event: ObjectEvent, lease: Lease, stream: IO[bytes]) -> Outcome:
+    """Under `lease`: make the table hold exactly the records of `stream`, the version `event` names,
+    and commit it with the event's sequencer. The lease is released whatever happens; the stream is
+    closed. (delete-sync also calls this when a deletion makes an older version current again.)"""
+    dataset = services.datasets.for_key(event.key)
+    try:
         with stream:  # returns the HTTP connection to the pool even when reading stops early
-            outcome = _write_version(services, event, dataset, lease, stream)
+            return _write_version(services, event, dataset, lease, stream)
     except Superseded:
-        store.release(event.owner, lease.token, dirty=True)
+        services.store.release(event.owner, lease.token, dirty=True)
         return Outcome("superseded", event.owner, detail="a newer event took over")
     except BaseException as failure:
         release_after_failure(services, event.owner, lease.token, failure)
         raise
-    return outcome
 
 
 def _write_version(
@@ -203,11 +214,16 @@ def _remove_leftovers(
     store = services.store
     removed = 0
     # Position-keyed items beyond this version's end (a shorter overwrite, or a dataset change).
-    writer = store.writer()
-    for key in store.positions_after(event.key, last_position if not dataset.has_natural_key else 0):
-        writer.delete(key)
-        removed += 1
-    writer.flush()
+    keep_up_to = last_position if not dataset.has_natural_key else 0
+    # Every clean commit removed the positions beyond its own end (a delete commits 0), so a clean
+    # prior state bounds what exists: the query runs only after an interrupted attempt or when the
+    # previous version reached further. This saves a request per first upload.
+    if prior.dirty or prior.last_position > keep_up_to:
+        writer = store.writer()
+        for key in store.positions_after(event.key, keep_up_to):
+            writer.delete(key)
+            removed += 1
+        writer.flush()
     # Natural-key items can only exist if a committed or interrupted earlier attempt wrote some; the
     # index walk (a read per owned item) is skipped for first uploads and position-keyed objects.
     if prior.natural_owned or prior.dirty:

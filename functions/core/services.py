@@ -28,7 +28,7 @@ class LeasePolicy:
 class Outcome:
     """What one event did; the handler turns it into logs and metrics."""
 
-    status: str  # ingested | deleted | stale | superseded | ignored
+    status: str  # ingested | restored | deleted | stale | superseded | ignored
     object_id: str
     records_written: int = 0
     records_rejected: int = 0

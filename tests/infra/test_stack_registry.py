@@ -61,11 +61,11 @@ def test_ingest_may_read_the_bucket_and_write_table_and_rejects() -> None:
     assert (target.reads_ingest_bucket, target.writes_table, target.writes_rejects) == (True, True, True)
 
 
-def test_delete_sync_cannot_read_objects_or_write_rejects() -> None:
+def test_delete_sync_may_read_the_bucket_to_mirror_a_version_that_is_current_again() -> None:
     target = consumer_by_name("delete-sync").target
 
     assert isinstance(target, LambdaTarget)
-    assert (target.reads_ingest_bucket, target.writes_rejects, target.writes_table) == (False, False, True)
+    assert (target.reads_ingest_bucket, target.writes_rejects, target.writes_table) == (True, True, True)
 
 
 def test_full_pattern_scopes_to_s3_and_the_bucket_without_mutating_the_entry() -> None:

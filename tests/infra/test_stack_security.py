@@ -81,11 +81,30 @@ def test_ingest_role_holds_exactly_its_declared_permissions(dev: Synthesized) ->
     }
 
 
-def test_delete_sync_role_cannot_touch_the_buckets(dev: Synthesized) -> None:
+def test_delete_sync_role_holds_exactly_the_ingest_write_path_permissions(dev: Synthesized) -> None:
+    # It re-ingests the version a permanent delete makes current again: ingest's set, nothing more
+    # (no s3:DeleteObject on the ingest bucket, no s3:PutObject outside the rejects bucket).
+    bucket, rejects, table = (dev.output_ref(k) for k in ("BucketName", "RejectsBucketName", "TableName"))
+    table_arn = {"Fn::GetAtt": [table, "Arn"]}
+    index_arn = {"Fn::Join": ["", [table_arn, "/index/by-owner"]]}
+
     granted = role_actions(dev, "DeleteSyncFunctionName")
 
-    assert not [action for action in granted if action.startswith("s3:")]
-    assert {"dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"} <= set(granted)
+    assert granted == {
+        "s3:GetObject": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/*"]]},
+        "s3:GetObjectVersion": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/*"]]},
+        "s3:ListBucket": {"Fn::GetAtt": [bucket, "Arn"]},
+        "s3:PutObject": {"Fn::Join": ["", [{"Fn::GetAtt": [rejects, "Arn"]}, "/*"]]},
+        "s3:DeleteObject": {"Fn::Join": ["", [{"Fn::GetAtt": [rejects, "Arn"]}, "/*"]]},
+        "dynamodb:GetItem": [table_arn, index_arn],
+        "dynamodb:BatchGetItem": [table_arn, index_arn],
+        "dynamodb:Query": [table_arn, index_arn],
+        "dynamodb:ConditionCheckItem": [table_arn, index_arn],
+        "dynamodb:PutItem": table_arn,
+        "dynamodb:UpdateItem": table_arn,
+        "dynamodb:DeleteItem": table_arn,
+        "dynamodb:BatchWriteItem": table_arn,
+    }
 
 
 def test_alarm_topic_is_encrypted_with_a_rotated_key_cloudwatch_may_use(dev: Synthesized) -> None:

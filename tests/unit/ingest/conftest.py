@@ -129,6 +129,20 @@ class World:
         event["detail"]["object"] = obj
         return event
 
+    def delete_version(self, key: str, version_id: str, *, reason: str = "DeleteObject") -> dict[str, Any]:
+        """Permanently delete one version (DeleteObject with VersionId, or noncurrent-version lifecycle
+        with `reason="Lifecycle Expiration"`), and return the event S3 would publish for it."""
+        self.s3.delete_object(Bucket=BUCKET, Key=key, VersionId=version_id)
+        event = copy.deepcopy(load_event("s3_object_deleted_lifecycle_noncurrent.json"))
+        event["id"] = str(uuid.uuid4())
+        event["detail"]["reason"] = reason
+        event["detail"]["object"] = {
+            "key": encode_key(key),
+            "version-id": version_id,
+            "sequencer": self.next_sequencer(),
+        }
+        return event
+
     def records(self) -> dict[tuple[str, str], Any]:
         """The record items of the table as {(pk, sk): record data}, state items left out."""
         found: dict[tuple[str, str], Any] = {}
