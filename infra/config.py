@@ -27,7 +27,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # (measured), on top of ~100 MB of runtime and clients; the factor 8 and 128 MB keep a margin. A limit
 # the function's memory cannot hold would turn an over-large upload into an out-of-memory crash and
 # retries instead of a rejects report.
-JSON_READER = "ingest"
 JSON_MEMORY_FACTOR = 8
 RUNTIME_MEMORY_MB = 128
 # CloudWatch Logs only accepts these retention periods.
@@ -222,17 +221,19 @@ def load_config(get_context: Callable[[str], Any]) -> StageConfig:
 
 
 def _check_json_limit_fits_memory(config: StageConfig, prefix: str) -> None:
-    reader = next((c for c in CONSUMERS if c.name == JSON_READER), None)
-    if reader is None or not isinstance(reader.target, LambdaTarget):
-        return
-    memory_mb = config.memory_mb(reader)
-    fits = (memory_mb - RUNTIME_MEMORY_MB) * 1024 * 1024 // JSON_MEMORY_FACTOR
-    if config.max_json_array_bytes > fits:
-        raise ConfigError(
-            f"{prefix}.max_json_array_bytes: at most {fits} with {memory_mb} MB for {JSON_READER!r} "
-            f"(a .json object is decoded whole, ~{JSON_MEMORY_FACTOR}x its size); lower it or raise "
-            f"function_memory_mb.{JSON_READER}, got {config.max_json_array_bytes}"
-        )
+    """Every function that reads uploaded objects (ingest, and delete-sync when it restores a version)
+    must be able to hold the largest `.json` object it may decode."""
+    for reader in CONSUMERS:
+        if not (isinstance(reader.target, LambdaTarget) and reader.target.reads_ingest_bucket):
+            continue
+        memory_mb = config.memory_mb(reader)
+        fits = (memory_mb - RUNTIME_MEMORY_MB) * 1024 * 1024 // JSON_MEMORY_FACTOR
+        if config.max_json_array_bytes > fits:
+            raise ConfigError(
+                f"{prefix}.max_json_array_bytes: at most {fits} with {memory_mb} MB for {reader.name!r} "
+                f"(a .json object is decoded whole, ~{JSON_MEMORY_FACTOR}x its size); lower it or raise "
+                f"function_memory_mb.{reader.name}, got {config.max_json_array_bytes}"
+            )
 
 
 def _stage_block(tree: Any, stage: str, prefix: str) -> Mapping[str, Any]:

@@ -106,8 +106,20 @@ def test_a_json_limit_the_ingest_memory_cannot_hold_is_refused_in_one_line() -> 
     message = str(raised.value)
     assert message.startswith("eventpipe.dev.max_json_array_bytes: at most 50331648 with 512 MB for 'ingest'")
     assert "\n" not in message
-    roomy = config_from({"eventpipe": {"dev": {**too_big, "function_memory_mb": {"ingest": 1024}}}})
-    assert roomy.max_json_array_bytes == 64 * 1024 * 1024
+    roomy = {"ingest": 1024, "delete-sync": 1024}
+    assert config_from(
+        {"eventpipe": {"dev": {**too_big, "function_memory_mb": roomy}}}
+    ).max_json_array_bytes == (64 * 1024 * 1024)
+
+
+def test_delete_sync_must_hold_the_json_limit_too_as_it_restores_versions() -> None:
+    small_delete_sync = {
+        "max_json_array_bytes": 64 * 1024 * 1024,
+        "function_memory_mb": {"ingest": 1024, "delete-sync": 256},
+    }
+
+    with pytest.raises(ConfigError, match=r"with 256 MB for 'delete-sync'"):
+        config_from({"eventpipe": {"dev": small_delete_sync}})
 
 
 def test_invalid_stage_name_is_rejected() -> None:
