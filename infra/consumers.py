@@ -240,18 +240,21 @@ def any_object_event(prefix: str | None = None) -> Pattern:
 
 # --- the registry -------------------------------------------------------------------------------
 
+INGEST_WRITE_PATH = LambdaTarget(
+    memory_mb=512,
+    reads_ingest_bucket=True,
+    reads_table=True,
+    writes_table=True,
+    writes_rejects=True,
+)
+"""What running ingest's write path takes: read uploads, read/write the table, write rejects reports."""
+
 CONSUMERS: tuple[Consumer, ...] = (
     Consumer(
         name="ingest",
         description="Writes the records of uploaded JSON / JSON Lines objects into the table.",
         pattern=object_created(suffixes=with_gzip(JSON_SUFFIXES)),
-        target=LambdaTarget(
-            memory_mb=512,
-            reads_ingest_bucket=True,
-            reads_table=True,
-            writes_table=True,
-            writes_rejects=True,
-        ),
+        target=INGEST_WRITE_PATH,
     ),
     Consumer(
         name="delete-sync",
@@ -262,13 +265,7 @@ CONSUMERS: tuple[Consumer, ...] = (
         # Permanently deleting the current version makes an older one current without an Object
         # Created event: delete-sync then runs ingest's write path on it (reads the bucket, may write
         # a rejects report), with ingest's memory.
-        target=LambdaTarget(
-            memory_mb=512,
-            reads_ingest_bucket=True,
-            reads_table=True,
-            writes_table=True,
-            writes_rejects=True,
-        ),
+        target=INGEST_WRITE_PATH,
     ),
     Consumer(
         name="audit",
