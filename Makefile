@@ -27,7 +27,7 @@ help: ## list the targets
 # --- setup (idempotent: stamp files are rebuilt only when their inputs change) -----------------
 $(VENV)/.stamp-python: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON_BOOT) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip==24.3.1
+	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
 	@touch $@
 
@@ -50,10 +50,11 @@ setup: $(VENV)/.stamp-python node_modules/.stamp $(LAYER_DIR)/.stamp ## create .
 test: setup ## run the whole test suite
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
-lint: setup ## ruff + mypy
+lint: setup ## ruff + mypy + dependency audit (pip-audit, npm audit; an unreachable service only warns)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app.py infra functions eventpipe bench
+	$(BIN)/mypy app.py infra functions eventpipe bench .ci/audit.py
+	$(BIN)/python .ci/audit.py
 
 # --- CDK --------------------------------------------------------------------------------------------
 bootstrap: setup ## cdk bootstrap the current AWS account/region (once, before the first deploy)
