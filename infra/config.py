@@ -22,6 +22,7 @@ from infra.consumers import CONSUMERS, Consumer, LambdaTarget
 DEFAULT_STAGE = "dev"
 STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+TOPIC_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # A `.json` object is decoded whole: its bytes, its text and its Python objects take ~7x its size
 # (measured), on top of ~100 MB of runtime and clients; the factor 8 and 128 MB keep a margin. A limit
@@ -46,6 +47,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "log_retention_days": 30,
         "log_level": "INFO",
         "alarm_email": None,
+        "alarm_topic_arn": None,
         "target_retry_attempts": 8,
         "target_max_event_age_seconds": 3600,
         "lambda_retry_attempts": 2,
@@ -83,6 +85,7 @@ class StageConfig:
     log_retention_days: int
     log_level: str
     alarm_email: str | None
+    alarm_topic_arn: str | None
     target_retry_attempts: int
     target_max_event_age_seconds: int
     lambda_retry_attempts: int
@@ -153,6 +156,14 @@ def _optional_email(value: Any) -> str | None:
     return value
 
 
+def _optional_topic_arn(value: Any) -> str | None:
+    if value in (None, "", "null"):
+        return None
+    if not isinstance(value, str) or not TOPIC_ARN_RE.match(value):
+        raise _Invalid("must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) or null")
+    return value
+
+
 def _memory_overrides(value: Any) -> Mapping[str, int]:
     if isinstance(value, str):
         try:
@@ -182,6 +193,7 @@ VALIDATORS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
         "log_retention_days": _one_of(LOG_RETENTION_DAYS),
         "log_level": _one_of(LOG_LEVELS),
         "alarm_email": _optional_email,
+        "alarm_topic_arn": _optional_topic_arn,
         # EventBridge RetryPolicy limits.
         "target_retry_attempts": _integer(0, 185),
         "target_max_event_age_seconds": _integer(60, 86400),
@@ -216,8 +228,25 @@ def load_config(get_context: Callable[[str], Any]) -> StageConfig:
         except _Invalid as exc:
             raise ConfigError(f"{prefix}.{key}: {exc}, got {raw!r}") from None
     config = StageConfig(stage=stage, **typed)
+    _check_alarm_recipient(config, prefix)
     _check_json_limit_fits_memory(config, prefix)
     return config
+
+
+def _check_alarm_recipient(config: StageConfig, prefix: str) -> None:
+    """A stage that retains data must tell someone when it fails: alarms to a topic nobody reads would
+    let dead letters expire unseen. Exactly one recipient: our topic with an email, or an existing topic."""
+    if config.alarm_email and config.alarm_topic_arn:
+        raise ConfigError(
+            f"{prefix}.alarm_topic_arn: set alarm_email or alarm_topic_arn, not both "
+            "(an existing topic has its own subscriptions)"
+        )
+    if config.retain_data and not (config.alarm_email or config.alarm_topic_arn):
+        raise ConfigError(
+            f"{prefix}.alarm_email: stage {config.stage!r} retains data, so its alarms need a recipient: "
+            f"set {prefix}.alarm_email (e.g. -c {prefix}.alarm_email=oncall@example.com) "
+            f"or {prefix}.alarm_topic_arn (an existing SNS topic)"
+        )
 
 
 def _check_json_limit_fits_memory(config: StageConfig, prefix: str) -> None:

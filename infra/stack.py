@@ -52,17 +52,25 @@ class EventpipeStack(Stack):
             "noncurrent_version_expiration_days": config.noncurrent_version_expiration_days,
             "retain_data": config.retain_data,
         }
-        self.ingest_bucket = IngestBucket(self, "Ingest", **bucket_settings).bucket
-        self.rejects_bucket = RejectsBucket(self, "Rejects", **bucket_settings).bucket
+        # One access-log prefix per bucket, so each bucket's log stays separable.
+        self.ingest_bucket = IngestBucket(self, "Ingest", log_prefix="ingest/", **bucket_settings).bucket
+        self.rejects_bucket = RejectsBucket(self, "Rejects", log_prefix="rejects/", **bucket_settings).bucket
         self.records = RecordsTable(self, "Records", retain_data=config.retain_data)
-        topics = EncryptedTopics(self, "Topics")
-        self.alarm_topic = AlarmTopic(self, "Alarms", topics=topics, email=config.alarm_email).topic
+        topics = EncryptedTopics(self, "Topics", retain=config.retain_data)
+        self.alarm_topic = AlarmTopic(
+            self,
+            "Alarms",
+            topics=topics,
+            email=config.alarm_email,
+            existing_topic_arn=config.alarm_topic_arn,
+        ).topic
         self.routing = EventRouting(
             self,
             "Routing",
             bucket_name=self.ingest_bucket.bucket_name,
             archive_retention_days=config.archive_retention_days,
             alarm_topic=self.alarm_topic,
+            retain=config.retain_data,
         )
         needs_functions = any(isinstance(c.target, LambdaTarget) for c in consumers)
         shared = SharedResources(

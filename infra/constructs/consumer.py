@@ -24,7 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import StageConfig
-from infra.constructs.alarms import queue_depth_alarm
+from infra.constructs.alarms import describe, queue_depth_alarm
 from infra.constructs.consumer_function import ConsumerFunction
 from infra.constructs.encrypted_topics import EncryptedTopics
 from infra.constructs.functions_package import FunctionsPackage
@@ -76,6 +76,7 @@ class ConsumerConstruct(Construct):
             pattern=consumer.full_pattern(shared.ingest_bucket.bucket_name),
             description=f"consumer {consumer.name}",
             alarm_topic=shared.alarm_topic,
+            retain=shared.config.retain_data,
             event_bus=shared.bus,
         )
         self.rule = self.guarded.rule
@@ -186,16 +187,23 @@ class ConsumerConstruct(Construct):
             queue=queue,
             topic=self._shared.alarm_topic,
             threshold=QUEUE_TARGET_BACKLOG_ALARM,
-            description=f"consumer {self._consumer.name}: its queue is not being drained",
+            description=describe(
+                f"consumer {self._consumer.name}",
+                f"its target queue holds {QUEUE_TARGET_BACKLOG_ALARM} or more messages: whatever reads it "
+                "is not keeping up (nothing is lost before the queue's retention).",
+                "2-what-each-alarm-means",
+            ),
         )
         self.queue = queue
         return queue
 
     def _build_topic(self) -> sns.Topic:
         """The topic, publishable by this rule only. The target gets the topic by reference: given the
-        construct, the L2 would also add a key-policy grant with a wildcard action (`kms:GenerateDataKey*`)
-        and no source condition, which the shared key's policy already covers narrowly."""
-        topic = self._shared.topics.topic(self, "Topic", display_name=f"eventpipe {self._consumer.name}")
+        construct, the L2 would also add a key-policy grant with a wildcard action (`kms:GenerateDataKey*`);
+        the shared key grants EventBridge the two actions it needs (`eventbridge_publishes`)."""
+        topic = self._shared.topics.topic(
+            self, "Topic", display_name=f"eventpipe {self._consumer.name}", eventbridge_publishes=True
+        )
         topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="PublishFromConsumerRule",

@@ -17,7 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import StageConfig
-from infra.constructs.alarms import queue_depth_alarm
+from infra.constructs.alarms import describe, function_failure_alarms, queue_depth_alarm
 from infra.constructs.functions_package import ARCHITECTURE, RUNTIME, FunctionsPackage
 from infra.constructs.log_groups import log_group
 from infra.constructs.records_table import RecordsTable
@@ -107,14 +107,22 @@ class ConsumerFunction(Construct):
             self,
             "FailureQueue",
             purpose=f"the on-failure destination of the {consumer.name} function",
+            retain=config.retain_data,
         )
+        subject = f"consumer {consumer.name} (function)"
         queue_depth_alarm(
             self,
             "FailureQueueAlarm",
             queue=self.failure_queue,
             topic=alarm_topic,
-            description=f"consumer {consumer.name}: invocations that failed after Lambda's retries",
+            description=describe(
+                subject,
+                "events failed inside the function after Lambda's retries (or grew too old); their "
+                "records wait in the failure queue. Fix the code or its input, deploy, then redrive.",
+                "4-redriving-to-the-failed-consumer-only",
+            ),
         )
+        function_failure_alarms(self, function=self.function, topic=alarm_topic, subject=subject)
         self.function.configure_async_invoke(
             retry_attempts=config.lambda_retry_attempts,
             max_event_age=Duration.seconds(config.lambda_max_event_age_seconds),

@@ -39,20 +39,44 @@ KEY_ADMIN_ACTIONS = (
     "kms:UpdateKeyDescription",
 )
 PUBLISHER_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
-PUBLISHER_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 
 
 class EncryptedTopics(Construct):
-    """Owns the key; `topic()` creates a TLS-only topic encrypted with it (in any scope)."""
+    """Owns the key; `topic()` creates a TLS-only topic encrypted with it (in any scope). The key is
+    created with the first topic, so a stack that reuses an existing alarm topic and has no topic
+    consumer has no key to pay for.
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    Key policy, per the SNS developer guide ("Managing Amazon SNS encryption keys and costs", section
+    "Enable compatibility between event sources from AWS services and encrypted topics",
+    https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services):
+    - CloudWatch (alarms) may use the key for alarms of this account (`aws:SourceAccount`).
+    - EventBridge (topic consumers) gets the key WITHOUT `aws:SourceAccount` / `aws:SourceArn` /
+      `aws:SourceOrgID`: the guide says those conditions in a key policy are not supported for
+      EventBridge-to-encrypted-topic delivery (every delivery would fail). Which rule may publish is
+      scoped instead by each topic's own policy (`aws:SourceArn` = the consumer's rule), and the
+      key only protects this project's topics.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, retain: bool) -> None:
         super().__init__(scope, construct_id)
-        self.key = kms.Key(
+        self._retain = retain
+        self._key: kms.Key | None = None
+        self._eventbridge_allowed = False
+
+    @property
+    def key(self) -> kms.Key:
+        if self._key is None:
+            self._key = self._build_key()
+        return self._key
+
+    def _build_key(self) -> kms.Key:
+        return kms.Key(
             self,
             "Key",
             description="eventpipe SNS topics (alarms, topic consumers)",
             enable_key_rotation=True,
-            removal_policy=RemovalPolicy.DESTROY,
+            # A retained stage keeps its key: a deleted key makes whatever it encrypted unreadable.
+            removal_policy=RemovalPolicy.RETAIN if self._retain else RemovalPolicy.DESTROY,
             policy=iam.PolicyDocument(
                 statements=[
                     iam.PolicyStatement(
@@ -62,8 +86,8 @@ class EncryptedTopics(Construct):
                         resources=["*"],  # in a key policy, "*" means this key
                     ),
                     iam.PolicyStatement(
-                        sid="PublishersOfThisAccount",
-                        principals=[iam.ServicePrincipal(service) for service in PUBLISHER_SERVICES],
+                        sid="AlarmsOfThisAccount",
+                        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                         actions=list(PUBLISHER_ACTIONS),
                         resources=["*"],
                         conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
@@ -81,7 +105,26 @@ class EncryptedTopics(Construct):
             ),
         )
 
-    def topic(self, scope: Construct, construct_id: str, *, display_name: str) -> sns.Topic:
+    def topic(
+        self, scope: Construct, construct_id: str, *, display_name: str, eventbridge_publishes: bool = False
+    ) -> sns.Topic:
+        """`eventbridge_publishes=True` (a topic consumer) lets EventBridge use the key too."""
+        if eventbridge_publishes:
+            self._allow_eventbridge()
         return sns.Topic(
             scope, construct_id, display_name=display_name, master_key=self.key, enforce_ssl=True
         )
+
+    def _allow_eventbridge(self) -> None:
+        if self._eventbridge_allowed:
+            return
+        # No source condition: not supported for EventBridge (see the class docstring).
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeRulesPublishingToTopics",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=list(PUBLISHER_ACTIONS),
+                resources=["*"],
+            )
+        )
+        self._eventbridge_allowed = True

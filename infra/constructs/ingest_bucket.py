@@ -15,6 +15,7 @@ class IngestBucket(Construct):
         construct_id: str,
         *,
         access_logs: s3.IBucket,
+        log_prefix: str,
         noncurrent_version_expiration_days: int,
         retain_data: bool,
     ) -> None:
@@ -23,6 +24,7 @@ class IngestBucket(Construct):
             self,
             "Bucket",
             access_logs=access_logs,
+            log_prefix=log_prefix,
             noncurrent_version_expiration_days=noncurrent_version_expiration_days,
             retain_data=retain_data,
         )

@@ -17,6 +17,7 @@ def secure_bucket(
     construct_id: str,
     *,
     access_logs: s3.IBucket,
+    log_prefix: str,
     noncurrent_version_expiration_days: int,
     retain_data: bool,
 ) -> s3.Bucket:
@@ -38,6 +39,6 @@ def secure_bucket(
             )
         ],
         server_access_logs_bucket=access_logs,
-        server_access_logs_prefix=f"{construct_id}/",
+        server_access_logs_prefix=log_prefix,
         removal_policy=removal_policy(retain_data=retain_data),
     )

@@ -23,16 +23,19 @@ def secure_queue(
     purpose: str,
     no_dlq_reason: str = END_OF_FAILURE_PATH,
     retention: Duration = MAX_RETENTION,
+    retain: bool = False,
 ) -> sqs.Queue:
     """An encrypted TLS-only queue. `purpose` and `no_dlq_reason` explain (to cdk-nag's SQS3 and to
-    readers) why the queue has no redrive DLQ of its own."""
+    readers) why the queue has no redrive DLQ of its own. `retain=True` (dead-letter and failure
+    queues of a stage that retains data) keeps the queue and its messages, the evidence of what
+    failed, when CloudFormation replaces it or deletes the stack."""
     queue = sqs.Queue(
         scope,
         construct_id,
         encryption=sqs.QueueEncryption.SQS_MANAGED,
         enforce_ssl=True,
         retention_period=retention,
-        removal_policy=RemovalPolicy.DESTROY,
+        removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
     )
     acknowledge(queue, "AwsSolutions-SQS3", f"This queue is {purpose}: {no_dlq_reason}.")
     return queue

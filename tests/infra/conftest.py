@@ -19,7 +19,7 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 
 from infra_template import Synthesized
-from stack_fixtures import CDK_CONTEXT, KINDS_CONSUMERS, KINDS_EMAIL, synth
+from stack_fixtures import CDK_CONTEXT, KINDS_CONSUMERS, KINDS_CONTEXT, synth
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +29,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def kinds(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    context = {**CDK_CONTEXT, "stage": "prod", "eventpipe.prod.alarm_email": KINDS_EMAIL}
-    return synth(context, tmp_path_factory.mktemp("cdk-kinds"), KINDS_CONSUMERS)
+    return synth(dict(KINDS_CONTEXT), tmp_path_factory.mktemp("cdk-kinds"), KINDS_CONSUMERS)
 
 
 @pytest.fixture(scope="session")
@@ -44,4 +43,4 @@ def dev_config() -> Any:
 def prod_config() -> Any:
     from infra.config import load_config
 
-    return load_config({**CDK_CONTEXT, "stage": "prod"}.get)
+    return load_config(KINDS_CONTEXT.get)

@@ -25,6 +25,8 @@ from infra.consumers import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
 KINDS_EMAIL = "oncall@example.com"
+# prod retains data, so synth requires an alarm recipient.
+KINDS_CONTEXT: dict[str, Any] = {**CDK_CONTEXT, "stage": "prod", "eventpipe.prod.alarm_email": KINDS_EMAIL}
 FOREIGN_BUS_ARN = "arn:aws:events:us-east-1:111122223333:event-bus/partner"
 
 EXTRA_CONSUMERS: tuple[Consumer, ...] = (

@@ -27,7 +27,7 @@ def test_stage_defaults_to_dev_and_names_the_stack() -> None:
 
 
 def test_prod_defaults_retain_data_and_retry_for_a_day() -> None:
-    config = config_from({"stage": "prod"})
+    config = config_from({"stage": "prod", "eventpipe.prod.alarm_email": "oncall@example.com"})
 
     assert config.stack_name == "eventpipe-prod"
     assert config.retain_data is True
@@ -41,7 +41,9 @@ def test_cdk_json_block_sets_every_key_for_dev_and_prod() -> None:
 
 
 def test_cdk_json_block_overrides_defaults() -> None:
-    config = config_from({"eventpipe": {"dev": {"archive_retention_days": 7, "retain_data": True}}})
+    config = config_from(
+        {"eventpipe": {"dev": {"archive_retention_days": 7, "retain_data": True, "alarm_email": "a@b.co"}}}
+    )
 
     assert config.archive_retention_days == 7
     assert config.retain_data is True
@@ -54,6 +56,7 @@ def test_flat_command_line_context_wins_over_the_block_and_is_parsed() -> None:
             "eventpipe": {"dev": {"archive_retention_days": 7}},
             "eventpipe.dev.archive_retention_days": "9",
             "eventpipe.dev.retain_data": "true",
+            "eventpipe.dev.alarm_topic_arn": "arn:aws:sns:eu-west-1:111122223333:oncall",
             "eventpipe.dev.function_memory_mb": '{"ingest": 2048}',
         }
     )

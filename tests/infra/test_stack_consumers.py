@@ -17,7 +17,7 @@ from infra_template import (
     referenced_id,
     rule_alarms,
 )
-from stack_fixtures import CDK_CONTEXT, EXTRA_CONSUMERS, FOREIGN_BUS_ARN, KINDS_CONSUMERS
+from stack_fixtures import CDK_CONTEXT, EXTRA_CONSUMERS, FOREIGN_BUS_ARN, KINDS_CONSUMERS, KINDS_CONTEXT
 
 from infra.config import StageConfig, load_config
 from infra.consumers import CONSUMERS, Consumer, EventBusTarget, LambdaTarget, QueueTarget, TopicTarget
@@ -35,7 +35,7 @@ def cases(target_type: type | None = None) -> list[Any]:
 
 CONFIGS = {
     "dev": load_config(CDK_CONTEXT.get),
-    "kinds": load_config({**CDK_CONTEXT, "stage": "prod"}.get),
+    "kinds": load_config(KINDS_CONTEXT.get),
 }
 
 
@@ -111,7 +111,7 @@ def test_rule_failures_and_dead_letters_raise_alarms_to_the_alarm_topic(case: An
 
     alarms = rule_alarms(synth, rule_id)
 
-    assert set(alarms) == {"FailedInvocations", "InvocationsFailedToBeSentToDLQ"}
+    assert set(alarms) == {"FailedInvocations", "InvocationsFailedToBeSentToDlq"}
     for alarm in alarms.values():
         # A rule on a custom bus publishes its metrics with both dimensions.
         assert {"Name": "EventBusName", "Value": {"Ref": synth.output_ref("EventBusName")}} in alarm[

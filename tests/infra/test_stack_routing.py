@@ -56,7 +56,7 @@ def test_forwarder_alarms_use_the_default_bus_metric_dimensions(dev: Synthesized
 
     alarms = rule_alarms(dev, rule_id)
 
-    assert set(alarms) == {"FailedInvocations", "InvocationsFailedToBeSentToDLQ"}
+    assert set(alarms) == {"FailedInvocations", "InvocationsFailedToBeSentToDlq"}
     for alarm in alarms.values():
         assert alarm["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": rule_id}}]
         assert notifies_topic(alarm, topic_id)
