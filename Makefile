@@ -44,7 +44,16 @@ $(LAYER_DIR)/.stamp: functions/requirements.txt $(VENV)/.stamp-python
 
 layer: $(LAYER_DIR)/.stamp
 
-setup: $(VENV)/.stamp-python node_modules/.stamp $(LAYER_DIR)/.stamp ## create .venv, install everything pinned (idempotent)
+# The local Lambda workers' own environment: functions/requirements.txt plus what the Lambda runtime
+# provides (boto3, botocore), pinned by requirements.lock; no pip, nothing of the dev environment.
+FUNCTIONS_VENV := .build/functions-venv
+$(FUNCTIONS_VENV)/.stamp: functions/requirements.txt requirements.lock $(VENV)/.stamp-python
+	rm -rf $(FUNCTIONS_VENV) && $(BIN)/python -m venv --without-pip $(FUNCTIONS_VENV)
+	$(BIN)/python -m pip --python $(FUNCTIONS_VENV)/bin/python install --quiet -c requirements.lock \
+	  -r functions/requirements.txt boto3 botocore
+	@touch $@
+
+setup: $(VENV)/.stamp-python node_modules/.stamp $(LAYER_DIR)/.stamp $(FUNCTIONS_VENV)/.stamp ## create .venv, install everything pinned (idempotent)
 
 # --- quality --------------------------------------------------------------------------------------
 test: setup ## run the whole test suite
@@ -67,13 +76,15 @@ synth: setup ## synthesize eventpipe-$(STAGE) into cdk.out/ (extra CDK flags: CD
 deploy: setup ## deploy eventpipe-$(STAGE) to the current AWS account (run `make bootstrap` once first)
 	$(CDK) deploy -c stage=$(STAGE) $(CDK_ARGS) --require-approval broadening $(STACK)
 
-destroy: setup ## empty the versioned buckets, then delete eventpipe-$(STAGE) (not prod)
+destroy: setup ## empty the versioned buckets, then delete eventpipe-$(STAGE) (not prod; asks first, YES=1 in scripts)
 	@if [ "$(STAGE)" = "prod" ]; then echo "refusing: prod retains its data; emptying its buckets would destroy it" >&2; exit 2; fi
-	$(BIN)/eventpipe empty-buckets --stack $(STACK)
+	@# empty-buckets refuses a stack with termination protection or retained resources, and asks for the
+	@# stack name on a terminal (YES=1 passes --yes; without a terminal and without it, nothing is deleted).
+	$(BIN)/eventpipe empty-buckets --stack $(STACK) $(if $(YES),--yes)
 	@# S3 delivers access logs late: a log written after the first pass fails the bucket's deletion, so
-	@# one failed destroy is followed by a second emptying pass and a second try.
+	@# one failed destroy is followed by a second emptying pass (already confirmed) and a second try.
 	$(CDK) destroy -c stage=$(STAGE) --force $(STACK) || \
-	  ( $(BIN)/eventpipe empty-buckets --stack $(STACK) && $(CDK) destroy -c stage=$(STAGE) --force $(STACK) )
+	  ( $(BIN)/eventpipe empty-buckets --stack $(STACK) --yes && $(CDK) destroy -c stage=$(STAGE) --force $(STACK) )
 
 # --- the main job -------------------------------------------------------------------------------
 demo: setup ## the whole pipeline offline on the embedded AWS, with sample data

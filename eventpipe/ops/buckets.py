@@ -3,7 +3,8 @@ non-empty bucket, and the project avoids the auto-delete custom resource)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,72 @@ from eventpipe.errors import EventpipeError
 from eventpipe.ops.context import OpsContext
 
 _DELETE_BATCH = 1000  # DeleteObjects maximum
+# Policies that keep a resource (or a copy of it) when CloudFormation deletes or replaces it: the values
+# of the DeletionPolicy / UpdateReplacePolicy attributes (CloudFormation template reference,
+# "DeletionPolicy attribute"; CDK `CfnDeletionPolicy`). A stack that keeps its data must not be emptied.
+RETAINING_POLICIES = frozenset({"Retain", "RetainExceptOnCreate", "Snapshot"})
+
+
+@dataclass(frozen=True)
+class Protection:
+    """What says a stack's data is meant to outlive it."""
+
+    termination_protection: bool = False
+    retained: tuple[str, ...] = ()  # "<logical id> (<type>)" of every resource with a retaining policy
+
+    @property
+    def reason(self) -> str | None:
+        """One line for the refusal, or None when nothing protects the stack."""
+        reasons = []
+        if self.termination_protection:
+            reasons.append("it has termination protection")
+        if self.retained:
+            shown = ", ".join(self.retained[:3]) + (
+                f" (+{len(self.retained) - 3} more)" if len(self.retained) > 3 else ""
+            )
+            reasons.append(f"it retains {len(self.retained)} resource(s) on deletion: {shown}")
+        return " and ".join(reasons) or None
+
+
+def retained_resources(template: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every resource of a template whose DeletionPolicy or UpdateReplacePolicy keeps it."""
+    found = []
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if not isinstance(resource, Mapping):
+            continue
+        policies = {resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy")}
+        if policies & RETAINING_POLICIES:
+            found.append(f"{logical_id} ({resource.get('Type', '?')})")
+    return tuple(found)
+
+
+def stack_protection(ctx: OpsContext) -> Protection:
+    """Termination protection (DescribeStacks `EnableTerminationProtection`) and retained resources (the
+    deployed template from GetTemplate, `Processed` stage: what CloudFormation acts on).
+
+    Local mode: the emulator's stack may have no CloudFormation record; nothing there outlives a stop.
+    """
+    cloudformation = ctx.client("cloudformation")
+    try:
+        stack = cloudformation.describe_stacks(StackName=ctx.stack)["Stacks"][0]
+        body = cloudformation.get_template(StackName=ctx.stack, TemplateStage="Processed")["TemplateBody"]
+    except ClientError:
+        if ctx.local:
+            return Protection()
+        raise
+    # botocore hands a JSON template back already parsed; a YAML one stays a string.
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            raise EventpipeError(
+                f"cannot read the template of {ctx.stack} to check for retained resources (not JSON): "
+                "pass --force if you are sure its data may go"
+            ) from None
+    return Protection(
+        termination_protection=bool(stack.get("EnableTerminationProtection")),
+        retained=retained_resources(body if isinstance(body, Mapping) else {}),
+    )
 
 
 def stack_buckets(ctx: OpsContext) -> list[str]:
@@ -79,11 +146,15 @@ def empty_bucket(s3: Any, bucket: str, *, on_deleted: Callable[[int], None] | No
 
 
 def empty_stack_buckets(
-    ctx: OpsContext, *, on_deleted: Callable[[str, int], None] | None = None
+    ctx: OpsContext,
+    *,
+    on_deleted: Callable[[str, int], None] | None = None,
+    buckets: list[str] | None = None,
 ) -> list[EmptiedBucket]:
+    """Empty `buckets` (default: every bucket of the stack); guards and confirmation are the caller's."""
     s3 = ctx.client("s3")
     results = []
-    for bucket in stack_buckets(ctx):
+    for bucket in stack_buckets(ctx) if buckets is None else buckets:
         progress = (lambda n, b=bucket: on_deleted(b, n)) if on_deleted else None
         results.append(empty_bucket(s3, bucket, on_deleted=progress))
     failed = [r for r in results if r.errors]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Annotated, Any
 
+import typer
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from eventpipe.errors import EventpipeError, UsageError
 from eventpipe.ops import inventory
-from eventpipe.ops.buckets import empty_stack_buckets
+from eventpipe.ops.buckets import empty_stack_buckets, stack_buckets, stack_protection
 from eventpipe.ops.cli_support import (
     AsJson,
     Local,
@@ -79,6 +82,37 @@ def status(
         out.print("[yellow]this stack has no CloudWatch alarms[/yellow] (local mode: watch the depths above)")
 
 
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Empty a stack even if it has termination protection or retains resources."),
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")]
+
+
+def _interactive() -> bool:
+    """Whether a person can be asked: both ends of the conversation are a terminal."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _confirm(stack: str, buckets: list[str]) -> None:
+    """A person types the stack name; without a terminal nothing is deleted unless --yes was given."""
+    if not _interactive():
+        raise UsageError(
+            f"refusing to empty the buckets of {stack} without confirmation: no terminal to ask on "
+            "(pass --yes in scripts)"
+        )
+    err.print(
+        f"This permanently deletes every object version in {len(buckets)} bucket(s) of {stack}: "
+        f"{', '.join(buckets)}.",
+        markup=False,
+    )
+    answer = typer.prompt(
+        f"Type the stack name ({stack}) to confirm", default="", show_default=False, err=True
+    )
+    if answer.strip() != stack:
+        raise EventpipeError(f"not confirmed (expected {stack!r}): nothing was deleted")
+
+
 @one_line_errors
 def empty_buckets(
     stack: Stack = DEFAULT_STACK,
@@ -86,16 +120,23 @@ def empty_buckets(
     profile: Profile = None,
     local: Local = False,
     as_json: AsJson = False,
+    force: Force = False,
+    yes: Yes = False,
 ) -> None:
     """Delete every object version and delete marker in the stack's buckets (before destroy).
 
+    Guarded: refuses a stack with termination protection or resources CloudFormation retains
+    (DeletionPolicy / UpdateReplacePolicy Retain, RetainExceptOnCreate, Snapshot) unless --force;
+    asks for the stack name on a terminal, and refuses without a terminal unless --yes.
     A stack that does not exist is not an error (nothing to empty).
 
     Examples:
 
       eventpipe empty-buckets --stack eventpipe-dev
 
-      eventpipe empty-buckets --local --json
+      eventpipe empty-buckets --stack eventpipe-dev --yes --json
+
+      eventpipe empty-buckets --local --yes
     """
     try:
         ctx = context(stack, region, profile, local)
@@ -105,6 +146,16 @@ def empty_buckets(
         else:
             out.print(f"{exc}: nothing to empty", markup=False)
         return
+    if not force:
+        reason = stack_protection(ctx).reason
+        if reason:
+            raise EventpipeError(
+                f"refusing to empty the buckets of {ctx.stack}: {reason} (its data is meant to outlive "
+                "it; pass --force only if it must really go)"
+            )
+    buckets = stack_buckets(ctx)
+    if not yes:
+        _confirm(ctx.stack, buckets)
     with Progress(
         TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json
     ) as progress:
@@ -117,7 +168,7 @@ def empty_buckets(
             deleted[bucket] = deleted.get(bucket, 0) + count
             progress.update(tasks[bucket], description=f"{bucket}: {deleted[bucket]} versions deleted")
 
-        results = empty_stack_buckets(ctx, on_deleted=tick)
+        results = empty_stack_buckets(ctx, on_deleted=tick, buckets=buckets)
     if as_json:
         print_json([result.as_json() for result in results])
         return
