@@ -54,10 +54,7 @@ def start(
     emulator = Emulator.start(port=port, stage=stage, template=template, state_dir=state_dir, detach=detach)
     state = emulator.state
     typer.echo(f"ready in {state.get('startup_seconds', 0):.1f}s: {emulator.stack} at {emulator.endpoint}")
-    typer.echo(
-        f"  export AWS_ENDPOINT_URL={emulator.endpoint} AWS_ACCESS_KEY_ID=testing "
-        f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={emulator.region}"
-    )
+    typer.echo(f"  {export_line(emulator)}")
     typer.echo(f"  logs: {emulator.state_dir}")
     if detach:
         typer.echo("  stop it with: eventpipe local stop")
@@ -116,6 +113,7 @@ def status(
     typer.echo(
         f"running: {emulator.stack} at {emulator.endpoint} (pid {emulator.pid}, region {emulator.region})"
     )
+    typer.echo(f"  {export_line(emulator)}")
     width = max((len(key) for key in emulator.outputs), default=0)
     for key, value in sorted(emulator.outputs.items()):
         typer.echo(f"  {key:<{width}}  {value}")
@@ -124,11 +122,21 @@ def status(
         typer.echo(f"events: {counters}; pending deliveries {engine.get('pending_deliveries', 0)}")
 
 
+def export_line(emulator: Emulator) -> str:
+    """The shell line that points the AWS CLI and boto3 at this run (its generated credentials: the
+    emulator accepts no others)."""
+    credentials = emulator.credentials
+    return (
+        f"export AWS_ENDPOINT_URL={emulator.endpoint} AWS_ACCESS_KEY_ID={credentials.access_key_id} "
+        f"AWS_SECRET_ACCESS_KEY={credentials.secret_access_key} AWS_DEFAULT_REGION={emulator.region}"
+    )
+
+
 def _engine_status(emulator: Emulator) -> dict[str, Any]:
     """The event engine's counters; empty if the control endpoint does not answer."""
     try:
         return emulator.status()
-    except OSError:
+    except (OSError, EventpipeError):
         return {}
 
 

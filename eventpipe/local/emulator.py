@@ -17,8 +17,22 @@ from typing import Any
 import boto3
 
 from eventpipe.errors import EventpipeError
+from eventpipe.local.auth import LocalCredentials, sign_headers
 from eventpipe.local.deploy import PROJECT_ROOT
-from eventpipe.local.state import default_state_dir, pid_alive, read_state, remove_state
+from eventpipe.local.state import (
+    INSTANCE_ENV,
+    absolute,
+    check_state_dir,
+    default_state_dir,
+    new_instance_cookie,
+    open_private,
+    owns_process,
+    pid_alive,
+    prepare_state_dir,
+    read_state,
+    remove_state,
+    state_file,
+)
 
 LOG_FILE = "emulator.log"
 
@@ -47,14 +61,15 @@ class Emulator:
 
         detach=False ties the process to this handle (stop() or interpreter exit ends it);
         detach=True starts it in its own session so it outlives the caller (`local start --detach`)."""
-        state_dir = (state_dir or default_state_dir()).resolve()
+        state_dir = prepare_state_dir(state_dir or default_state_dir())
         existing = read_state(state_dir)
-        if existing and pid_alive(int(existing.get("pid", 0))):
+        if existing and owns_process(existing):
             raise EventpipeError(
                 f"an emulator is already running at {existing.get('endpoint')} (pid {existing.get('pid')}); "
                 "run `eventpipe local stop` first"
             )
-        state_dir.mkdir(parents=True, exist_ok=True)
+        credentials = LocalCredentials.generate()
+        instance = new_instance_cookie()
         command = [
             sys.executable,
             "-m",
@@ -71,9 +86,10 @@ class Emulator:
         if not detach:
             command += ["--parent-pid", str(os.getpid())]
         log_path = state_dir / LOG_FILE
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The secret travels in the environment (readable only by this user), not on the command line.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **credentials.environment(), INSTANCE_ENV: instance}
         env.pop("AWS_ENDPOINT_URL", None)
-        with log_path.open("ab") as log:
+        with open_private(log_path, "ab") as log:
             process = subprocess.Popen(
                 command,
                 cwd=PROJECT_ROOT,
@@ -86,7 +102,7 @@ class Emulator:
         deadline = time.monotonic() + timeout
         while True:
             state = read_state(state_dir)
-            if state and state.get("pid") == process.pid:
+            if state and state.get("pid") == process.pid and state.get("instance") == instance:
                 emulator = cls(state, state_dir=state_dir, process=None if detach else process)
                 if not detach:
                     atexit.register(emulator._stop_if_running)
@@ -96,7 +112,8 @@ class Emulator:
                     f"the emulator exited during start-up: {_last_error(log_path)} (full log: {log_path})"
                 )
             if time.monotonic() > deadline:
-                _terminate(process.pid)
+                process.kill()  # our own child: the Popen handle is proof enough
+                process.wait()
                 raise EventpipeError(
                     f"the emulator did not become ready within {timeout:.0f}s (log: {log_path})"
                 )
@@ -105,14 +122,25 @@ class Emulator:
     @classmethod
     def attach(cls, state_dir: Path | None = None) -> Emulator:
         """A handle on an emulator already running (from its state file)."""
-        state_dir = (state_dir or default_state_dir()).resolve()
+        state_dir = absolute(state_dir or default_state_dir())
+        if not os.path.lexists(state_dir):
+            raise EventpipeError(
+                f"no local emulator is running (no {state_file(state_dir)}); "
+                "start one with `eventpipe local start`"
+            )
+        check_state_dir(state_dir)
         state = read_state(state_dir)
         if state is None:
             raise EventpipeError(
-                f"no local emulator is running (no {state_dir / 'state.json'}); "
+                f"no local emulator is running (no {state_file(state_dir)}); "
                 "start one with `eventpipe local start`"
             )
-        if not pid_alive(int(state.get("pid", 0))):
+        if not owns_process(state):
+            if pid_alive(_int(state.get("pid"))):
+                raise EventpipeError(
+                    f"{state_file(state_dir)} names pid {state.get('pid')}, which is not an emulator "
+                    "started by you from this state directory; not touching it (delete the file if stale)"
+                )
             raise EventpipeError(
                 f"the local emulator (pid {state.get('pid')}) is not running any more; "
                 "start one with `eventpipe local start`"
@@ -129,8 +157,8 @@ class Emulator:
                 except subprocess.TimeoutExpired:
                     self._process.kill()
                     self._process.wait()
-        else:
-            _terminate(self.pid, timeout=timeout)
+        elif owns_process(self._state):  # checked again right before signalling (pids get reused)
+            _terminate(self.pid, self._state, timeout=timeout)
         remove_state(self.state_dir, pid=self.pid)
 
     def _stop_if_running(self) -> None:
@@ -145,7 +173,7 @@ class Emulator:
     def running(self) -> bool:
         if self._process is not None:
             return self._process.poll() is None
-        return pid_alive(self.pid)
+        return owns_process(self._state)
 
     def __enter__(self) -> Emulator:
         return self
@@ -184,14 +212,21 @@ class Emulator:
     def state(self) -> dict[str, Any]:
         return dict(self._state)
 
+    @property
+    def credentials(self) -> LocalCredentials:
+        """The credentials generated for this run: the only ones the emulator accepts."""
+        found = LocalCredentials.from_state(self._state)
+        if found is None:
+            raise EventpipeError(f"{state_file(self.state_dir)} holds no credentials: restart local mode")
+        return found
+
     def client(self, service: str, **kwargs: Any) -> Any:
-        """A boto3 client pointed at the emulator (dummy credentials)."""
+        """A boto3 client pointed at the emulator, signing with this run's credentials."""
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - the emulator accepts any credentials
+            **self.credentials.boto3_kwargs(),
             **kwargs,
         )
 
@@ -214,17 +249,28 @@ class Emulator:
         control = self._state.get("control")
         if not control:
             raise EventpipeError("this emulator has no control endpoint")
-        with urllib.request.urlopen(f"{control}{path}", timeout=10) as response:  # noqa: S310 - local URL
+        url = f"{control}{path}"
+        headers = sign_headers(method="GET", url=url, credentials=self.credentials, region=self.region)
+        request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310 - local URL
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local URL
             result: dict[str, Any] = json.loads(response.read())
             return result
 
 
-def _terminate(pid: int, timeout: float = 15.0) -> None:
-    if not pid_alive(pid):
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _terminate(pid: int, state: dict[str, Any], timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout`; each signal only while the pid is still our emulator."""
+    if not owns_process(state):
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while pid_alive(pid):
+    while owns_process(state):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             break
@@ -233,8 +279,10 @@ def _terminate(pid: int, timeout: float = 15.0) -> None:
 
 def _last_error(log_path: Path) -> str:
     try:
-        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
+        with open_private(log_path, "rb") as stream:
+            text = stream.read().decode(errors="replace")
+        lines = [line for line in text.splitlines() if line.strip()]
+    except (OSError, EventpipeError):
         return "no log"
     errors = [line for line in lines if "Error" in line or "error" in line or " ERROR " in line]
     last = (errors or lines or ["no log output"])[-1]

@@ -1,7 +1,7 @@
 """Local Lambda execution environments: worker processes kept warm between invocations.
 
-Each environment is one `python -m eventpipe.local.lambda_worker HANDLER` child speaking JSON lines
-over its stdin/stdout (see lambda_worker.py); the function's output goes to its log file. An environment
+Each environment is one `lambda_worker.py HANDLER` child (`command`, chosen by the runtime) speaking JSON
+lines over its stdin/stdout (see lambda_worker.py); the function's output goes to its log file. An environment
 enforces the function's timeout by killing the process, and reports a crash, a failed init or a timeout
 with the error Lambda's runtime would return. `EnvironmentPool` holds one function's environments:
 warm ones are reused, a configuration change retires them, at most `limit` run at once.
@@ -14,13 +14,14 @@ import json
 import os
 import selectors
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from eventpipe.local.state import open_private
 
 # Lambda's init phase may take up to 10 s before the invocation's own timeout starts.
 AWS_INIT_PHASE_LIMIT_SECONDS = 10.0
@@ -39,6 +40,7 @@ class ExecutionEnvironment:
     def __init__(
         self,
         *,
+        command: list[str],
         handler: str,
         timeout: int,
         fingerprint: str,
@@ -51,9 +53,10 @@ class ExecutionEnvironment:
         self._initialized = False
         self._closed = False
         self._buffer = b""
-        with log_file.open("ab") as log_stream:
+        self.handler = handler
+        with open_private(log_file, "ab") as log_stream:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "eventpipe.local.lambda_worker", handler],
+                command,
                 cwd=cwd,
                 env=dict(env),
                 stdin=subprocess.PIPE,

@@ -13,9 +13,17 @@ hands every invocation to this runtime. What it reproduces, and how:
   `config_generation`, a counter that changes whenever a Lambda configuration may have changed (the
   emulator's hooks count Lambda API writes): then a read is reused until the counter moves, which
   saves three API requests per async invocation.
-- Environment: the function's variables plus Lambda's reserved ones, dummy credentials and
-  `AWS_ENDPOINT_URL` pointing at the emulator. X-Ray is disabled (there is no daemon locally).
-  Host AWS configuration files are hidden from the worker, so it can never reach a real account.
+- Interpreter: workers run on the functions' own Python environment (`.build/functions-venv`, built
+  by `make setup` from functions/requirements.txt plus the boto3/botocore the Lambda runtime provides),
+  in isolated mode (`python -I`: no PYTHON* variable, user site-packages or working directory on the
+  path); the worker puts only LAMBDA_TASK_ROOT on sys.path. A package missing from
+  functions/requirements.txt therefore fails locally as it would on AWS.
+- Environment: built from scratch, never inherited from the emulator: Lambda's own variables, the
+  credentials of this local-mode run and `AWS_ENDPOINT_URL` pointing at the emulator, plus the
+  function's configured variables except those that change how code is loaded (`LOADER_VARIABLES`:
+  LD_PRELOAD, PYTHONPATH, ...), which are dropped with a warning in the function's log even when
+  UpdateFunctionConfiguration sets them. X-Ray is disabled (there is no daemon locally). Host AWS
+  configuration files are hidden from the worker, so it can never reach a real account.
 - Timeout: the configured Timeout is enforced; the worker is killed and the invocation fails with
   `Sandbox.Timedout` / "Task timed out after N.00 seconds". MemorySize is reported, not enforced.
 - Async invocations: accepted at once; retried per MaximumRetryAttempts (0-2) after delays of
@@ -48,7 +56,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from eventpipe.local.auth import LocalCredentials
 from eventpipe.local.lambda_environments import EnvironmentPool, ExecutionEnvironment, Outcome
+from eventpipe.local.state import open_private, prepare_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +73,49 @@ DEFAULT_TIME_SCALE = 1 / 120
 # process serving every API call is the bottleneck (benchmark 5 ran as fast with 2 as with 4 on 2 cores),
 # so more workers only cost memory (~70 MB each).
 MAX_DEFAULT_CONCURRENCY = 4
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
+# Variables that change how an interpreter or the dynamic loader finds code: a function's configuration
+# never passes them to a worker (anyone who could set them would run code as the developer). Lambda
+# itself lets a function set some (PYTHONPATH, LD_LIBRARY_PATH are "unreserved" in the Lambda developer
+# guide, "Defined runtime environment variables"); local mode deliberately does not.
+LOADER_VARIABLE_PREFIXES = ("LD_", "PYTHON", "DYLD_", "GCONV_", "PERL5", "RUBY")
+LOADER_VARIABLES = frozenset(
+    {
+        "PATH",
+        "GLIBC_TUNABLES",
+        "LOCPATH",
+        "NLSPATH",
+        "OPENSSL_CONF",
+        "OPENSSL_ENGINES",
+        "OPENSSL_MODULES",
+        "BASH_ENV",
+        "ENV",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "AWS_LAMBDA_EXEC_WRAPPER",  # a wrapper script Lambda would run: code, not configuration
+    }
+)
+# Where `make setup` builds the functions' own environment (the Makefile's FUNCTIONS_VENV).
+FUNCTIONS_VENV = Path(".build") / "functions-venv"
+_WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
+
+
+class FunctionsEnvironmentMissingError(RuntimeError):
+    """The functions' Python environment has not been built."""
+
+
+def is_loader_variable(name: str) -> bool:
+    upper = name.upper()
+    return upper in LOADER_VARIABLES or upper.startswith(LOADER_VARIABLE_PREFIXES)
+
+
+def functions_python(project_root: Path) -> Path:
+    """The interpreter of the functions' environment; raises FunctionsEnvironmentMissingError."""
+    python = Path(project_root) / FUNCTIONS_VENV / "bin" / "python"
+    if not python.exists():
+        raise FunctionsEnvironmentMissingError(
+            f"the functions' Python environment {python.parent.parent} is missing: run `make setup`"
+        )
+    return python
 
 
 _Config = TypeVar("_Config")
@@ -157,18 +205,23 @@ class LambdaRuntime:
         time_scale: float = DEFAULT_TIME_SCALE,
         max_workers_per_function: int | None = None,
         config_generation: Callable[[], int] | None = None,
+        credentials: LocalCredentials,
+        python: Path | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
         self.account = account
         self.project_root = Path(project_root).resolve()
-        self.log_dir = Path(log_dir) if log_dir else self.project_root / ".eventpipe" / "local" / "logs"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.python = Path(python) if python else functions_python(self.project_root)
+        self.credentials = credentials
+        self.log_dir = prepare_state_dir(
+            Path(log_dir) if log_dir else self.project_root / ".eventpipe" / "local" / "logs"
+        )
         self.time_scale = time_scale
         self._max_workers = max_workers_per_function or default_concurrency()
         self._config_generation = config_generation
         self._config_cache: dict[tuple[str, str], tuple[int, Any]] = {}
-        session = boto3.session.Session(region_name=region, **_boto_credentials())
+        session = boto3.session.Session(region_name=region, **credentials.boto3_kwargs())
         client_config = Config(retries={"max_attempts": 2, "mode": "standard"})
         self._lambda = session.client("lambda", endpoint_url=endpoint_url, config=client_config)
         self._sqs = session.client("sqs", endpoint_url=endpoint_url, config=client_config)
@@ -300,9 +353,9 @@ class LambdaRuntime:
         )
 
     def worker_environment(self, config: FunctionConfig) -> dict[str, str]:
-        """Lambda's environment for the function, pointed at the emulator."""
+        """Lambda's environment for the function, pointed at the emulator (see the module docstring)."""
         defaults = {
-            "PATH": os.environ.get("PATH", os.defpath),
+            "PATH": f"{self.python.parent}{os.pathsep}/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin",
             "LANG": "C.UTF-8",
             "TZ": ":UTC",
             # No X-Ray daemon locally: tracing would only log connection warnings.
@@ -312,7 +365,6 @@ class LambdaRuntime:
         reserved = {
             "_HANDLER": config.handler,
             "LAMBDA_TASK_ROOT": str(self.project_root),
-            "PYTHONPATH": str(self.project_root),
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
             "AWS_LAMBDA_FUNCTION_NAME": config.name,
             "AWS_LAMBDA_FUNCTION_VERSION": LATEST,
@@ -326,9 +378,10 @@ class LambdaRuntime:
             # Never let a worker pick up the host's real AWS profile or credentials.
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            **DUMMY_CREDENTIALS,
+            **self.credentials.aws_environment(),
         }
-        return {**defaults, **config.environment, **reserved}
+        declared = {name: value for name, value in config.environment.items() if not is_loader_variable(name)}
+        return {**defaults, **declared, **reserved}
 
     # --- invoking -----------------------------------------------------------------------------
 
@@ -340,7 +393,15 @@ class LambdaRuntime:
             return self._pools[name]
 
     def _spawn(self, config: FunctionConfig) -> ExecutionEnvironment:
+        dropped = sorted(name for name in config.environment if is_loader_variable(name))
+        if dropped:
+            self._log(
+                config.name,
+                f"[WARNING] local mode does not pass {', '.join(dropped)} to the function: "
+                "variables that change how code is loaded are ignored",
+            )
         return ExecutionEnvironment(
+            command=[str(self.python), "-I", str(_WORKER_SCRIPT), config.handler],
             handler=config.handler,
             timeout=config.timeout,
             fingerprint=config.fingerprint,
@@ -378,8 +439,8 @@ class LambdaRuntime:
 
     def _log(self, function_name: str, line: str) -> None:
         self._pool(function_name)  # ensures the lock exists
-        with self._log_locks[function_name], self.log_file(function_name).open("a", encoding="utf-8") as out:
-            out.write(line + "\n")
+        with self._log_locks[function_name], open_private(self.log_file(function_name), "ab") as out:
+            out.write((line + "\n").encode())
 
     def _attempt(self, event: _AsyncEvent) -> None:
         retry_scheduled = False
@@ -498,18 +559,11 @@ class LambdaRuntime:
             self._in_flight -= 1
 
 
-def _boto_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        "aws_session_token": DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
-    }
-
-
 __all__ = [
     "AsyncConfig",
     "FunctionConfig",
     "FunctionNotFoundError",
+    "FunctionsEnvironmentMissingError",
     "InvokeResult",
     "LambdaRuntime",
     "default_concurrency",

@@ -1,11 +1,15 @@
 """One local Lambda execution environment: a child process that imports one handler once and then
 serves invocations, one at a time, until its stdin closes.
 
-Started by `eventpipe.local.lambda_runtime` as `python -m eventpipe.local.lambda_worker HANDLER` with
-the function's environment. The protocol is one JSON document per line: requests on stdin, replies on
-the process's original stdout. File descriptors 1 and 2 are then pointed at the function's log file
-(stderr as given by the parent), so whatever the function prints or logs can never corrupt the
-protocol, exactly like CloudWatch Logs receives a Lambda function's stdout and stderr.
+Started by `eventpipe.local.lambda_runtime` as `FUNCTIONS_PYTHON -I .../lambda_worker.py HANDLER` with
+the function's environment: isolated mode keeps PYTHON* variables, user site-packages and the working
+directory off the path, and the worker adds LAMBDA_TASK_ROOT itself, as Lambda's runtime does. The
+script uses only the standard library, so it runs on the functions' own environment.
+
+The protocol is one JSON document per line: requests on stdin, replies on the process's original
+stdout. File descriptors 1 and 2 are then pointed at the function's log file (stderr as given by the
+parent), so whatever the function prints or logs can never corrupt the protocol, exactly like
+CloudWatch Logs receives a Lambda function's stdout and stderr.
 
 Messages:
 - worker -> runtime, once, after the init phase: `{"init": "ok"}` or `{"init": "error", "error": ERR}`
@@ -149,6 +153,9 @@ def serve(handler_name: str, requests: TextIO, channel: TextIO) -> None:
 
 
 def main() -> None:
+    task_root = os.environ.get("LAMBDA_TASK_ROOT")
+    if task_root and task_root not in sys.path:
+        sys.path.insert(0, task_root)
     # Ctrl-C in the emulator's terminal reaches the whole process group; the runtime owns shutdown.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")

@@ -11,6 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from eventpipe.local.auth import LocalCredentials
 from eventpipe.local.engine import DeliveryError
 
 
@@ -18,14 +19,16 @@ class AwsSenders:
     """engine.Senders over boto3 clients pointed at the emulator; failures become DeliveryError."""
 
     def __init__(
-        self, *, endpoint_url: str, region: str, account: str, lambda_runtime: Callable[[], Any]
+        self,
+        *,
+        endpoint_url: str,
+        region: str,
+        account: str,
+        lambda_runtime: Callable[[], Any],
+        credentials: LocalCredentials,
     ) -> None:
         self._endpoint, self._account = endpoint_url.rstrip("/"), account
-        session = boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106
-            region_name=region,
-        )
+        session = boto3.session.Session(region_name=region, **credentials.boto3_kwargs())
         # One attempt per call: retrying is the engine's job, with the target's RetryPolicy.
         config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30)
         self._sqs = session.client("sqs", endpoint_url=endpoint_url, config=config)

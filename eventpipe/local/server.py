@@ -4,6 +4,9 @@ One process holds moto's server, the event engine and the Lambda runtime, so the
 can reach moto's in-process backends. It deploys the stack, writes the state file (the readiness
 signal `Emulator.start` waits for) and serves until SIGTERM/SIGINT. A small control endpoint on its
 own port answers `GET /idle` and `GET /status` (used by `Emulator.wait_idle`).
+
+Both endpoints answer only requests signed with the credentials generated for this run (auth.py),
+which the starter passes in this process's environment; the emulator sends no CORS headers.
 """
 
 from __future__ import annotations
@@ -23,11 +26,19 @@ from urllib.parse import parse_qs, urlparse
 
 import boto3
 
+from eventpipe.errors import EventpipeError
 from eventpipe.local import quirks
+from eventpipe.local.auth import LocalCredentials, SignedRequestsOnly, refuse, verify_sigv4
 from eventpipe.local.deploy import PROJECT_ROOT, deploy, ensure_template
 from eventpipe.local.engine import DEFAULT_TIME_SCALE, EventEngine, Timing
 from eventpipe.local.senders import AwsSenders
-from eventpipe.local.state import remove_state, write_state
+from eventpipe.local.state import (
+    INSTANCE_ENV,
+    prepare_state_dir,
+    process_identity,
+    remove_state,
+    write_state,
+)
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -42,17 +53,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--template", type=Path, default=None)
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
     args = parser.parse_args(argv)
-    state_dir: Path = args.state_dir.resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # everything this process creates (logs, state) is private to the user
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per AWS call
+    credentials = LocalCredentials.from_environment(os.environ)
+    instance = os.environ.get(INSTANCE_ENV, "")
+    if credentials is None or not instance:
+        log.error("started without this run's credentials; start local mode with `eventpipe local start`")
+        return 1
+    try:
+        state_dir = prepare_state_dir(args.state_dir)
+    except EventpipeError as exc:
+        log.error("%s", exc)
+        return 1
     # moto's server and boto3 in this process talk to the emulator itself, never to AWS.
     os.environ.update(
         {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            **credentials.aws_environment(),
             "AWS_DEFAULT_REGION": REGION,
             "MOTO_ALLOW_NONEXISTENT_REGION": "false",
+            "MOTO_DISABLE_GLOBAL_CORS": "true",  # read by moto.settings at import (not imported yet)
         }
     )
     for variable in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
@@ -66,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True).start()
     try:
         _ensure_port_free(args.port)
-        emulator = RunningEmulator(state_dir=state_dir, port=args.port)
+        emulator = RunningEmulator(state_dir=state_dir, port=args.port, credentials=credentials)
     except PortUnavailableError as exc:
         log.error("%s", exc)  # the last log line: `Emulator.start` reports it as the reason
         return 1
@@ -82,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                 "endpoint": emulator.endpoint,
                 "control": emulator.control_endpoint,
                 "pid": os.getpid(),
+                "process": process_identity(os.getpid()),
+                "instance": instance,
+                "credentials": credentials.as_state(),
                 "stack": deployment.stack,
                 "stage": args.stage,
                 "region": REGION,
@@ -134,22 +157,15 @@ def _watch_parent(parent_pid: int, stop: threading.Event) -> None:
 
 
 class RunningEmulator:
-    def __init__(self, *, state_dir: Path, port: int) -> None:
-        from moto.server import ThreadedMotoServer
-
+    def __init__(self, *, state_dir: Path, port: int, credentials: LocalCredentials) -> None:
         from eventpipe.local.lambda_runtime import LambdaRuntime
 
+        self.credentials = credentials
         self.hooks = quirks.Hooks(account=ACCOUNT, region=REGION)
         quirks.install(self.hooks)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self._moto.start()
-        host, bound = self._moto.get_host_and_port()
-        self.endpoint = f"http://{host}:{bound}"
-        self.session = boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106
-            region_name=REGION,
-        )
+        self._moto = _SignedMotoServer(port=port, credentials=credentials)
+        self.endpoint = self._moto.endpoint
+        self.session = boto3.session.Session(region_name=REGION, **credentials.boto3_kwargs())
         # One clock for EventBridge backoff and Lambda's async retries: AWS seconds x scale.
         scale = float(os.environ.get("EVENTPIPE_LOCAL_TIME_SCALE", DEFAULT_TIME_SCALE))
         self.runtime = LambdaRuntime(
@@ -161,11 +177,13 @@ class RunningEmulator:
             time_scale=scale,
             max_workers_per_function=int(os.environ.get("EVENTPIPE_LOCAL_LAMBDA_CONCURRENCY", "0")) or None,
             config_generation=quirks.lambda_config_generation,
+            credentials=credentials,
         )
         senders = AwsSenders(
             endpoint_url=self.endpoint,
             region=REGION,
             account=ACCOUNT,
+            credentials=credentials,
             lambda_runtime=lambda: self.hooks.runtime,
         )
         self.engine = EventEngine(
@@ -204,9 +222,48 @@ class RunningEmulator:
                 log.exception("shutdown step failed")
 
 
+class _SignedMotoServer:
+    """moto's server app behind `SignedRequestsOnly`, on 127.0.0.1, in a thread (as ThreadedMotoServer
+    runs it, which offers no way to wrap the app)."""
+
+    def __init__(self, *, port: int, credentials: LocalCredentials) -> None:
+        from moto.moto_server import werkzeug_app
+        from werkzeug.serving import make_server
+
+        # moto wraps every backend app in flask-cors (Access-Control-Allow-Origin: *) unless this is
+        # set; it was read from MOTO_DISABLE_GLOBAL_CORS at import, this makes sure of it.
+        werkzeug_app.DISABLE_GLOBAL_CORS = True
+        app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
+        self._server = make_server(
+            "127.0.0.1",
+            port,
+            SignedRequestsOnly(app, credentials),
+            threaded=True,
+            request_handler=werkzeug_app.MotoRequestHandler,
+        )
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
 def _control_handler(emulator: RunningEmulator) -> type[BaseHTTPRequestHandler]:
     class ControlHandler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            refusal = verify_sigv4(
+                method="GET",
+                raw_path=self.path.split("?", 1)[0],
+                query=self.path.split("?", 1)[1] if "?" in self.path else "",
+                headers=dict(self.headers.items()),
+                body=b"",
+                credentials=emulator.credentials,
+            )
+            if refusal is not None:
+                self._refuse(refusal)
+                return
             url = urlparse(self.path)
             if url.path == "/idle":
                 horizon = float(parse_qs(url.query).get("horizon", ["2"])[0])
@@ -215,6 +272,15 @@ def _control_handler(emulator: RunningEmulator) -> type[BaseHTTPRequestHandler]:
                 self._reply(emulator.status())
             else:
                 self.send_error(404)
+
+        def _refuse(self, refusal: Any) -> None:
+            status: list[Any] = []
+            chunks = refuse(refusal, dict(self.headers.items()), lambda *args: status.extend(args))
+            self.send_response(int(str(status[0]).split()[0]))
+            for name, value in status[1]:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(b"".join(chunks))
 
         def _reply(self, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()

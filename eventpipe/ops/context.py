@@ -1,7 +1,8 @@
 """Where the operator commands act: a deployed stack or the running local mode.
 
 Everything is discovered from the stack outputs (names in docs/architecture.md), read from
-CloudFormation for a deployed stack or from `.eventpipe/local/state.json` in local mode, plus the
+CloudFormation for a deployed stack or from `.eventpipe/local/state.json` in local mode (which also
+holds the credentials generated for the run: the emulator accepts no others), plus the
 consumer registry `infra/consumers.py`. Other areas (local mode, demo, tests) can reuse
 `resolve_context` / `OpsContext.from_outputs` and `aws_errors` instead of building their own clients.
 """
@@ -28,7 +29,6 @@ DEFAULT_STACK = "eventpipe-dev"
 LOCAL_ENV_FLAG = "EVENTPIPE_LOCAL"
 STATE_DIR_ENV = "EVENTPIPE_LOCAL_STATE_DIR"  # the same override `eventpipe local start --state-dir` honours
 STATE_FILE = Path(".eventpipe") / "local" / "state.json"
-LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 FORWARDER = "forwarder"
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -110,6 +110,8 @@ class OpsContext:
     endpoint: str | None = None
     profile: str | None = None
     registry: tuple[Any, ...] = ()
+    # Local mode: the access key id and secret generated for the run (the emulator refuses others).
+    local_credentials: Mapping[str, str] | None = field(default=None, repr=False)
     _session: boto3.Session | None = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -123,8 +125,11 @@ class OpsContext:
         endpoint: str | None = None,
         registry: tuple[Any, ...] | None = None,
         session: boto3.Session | None = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> OpsContext:
-        """A context from known outputs (tests, local mode, scripts that already hold them)."""
+        """A context from known outputs (tests, local mode, scripts that already hold them).
+        Local mode needs `credentials` (`aws_access_key_id`, `aws_secret_access_key`, as in the state
+        file) or a `session` holding them."""
         return cls(
             stack=stack,
             region=region,
@@ -132,6 +137,7 @@ class OpsContext:
             local=endpoint is not None,
             endpoint=endpoint,
             registry=load_registry() if registry is None else registry,
+            local_credentials=dict(credentials) if credentials else None,
             _session=session,
         )
 
@@ -139,7 +145,18 @@ class OpsContext:
     def session(self) -> boto3.Session:
         if self._session is None:
             if self.local:
-                self._session = boto3.Session(region_name=self.region, **LOCAL_CREDENTIALS)
+                if not self.local_credentials:
+                    self.local_credentials = _credentials_of_running_emulator(self.endpoint)
+                if not self.local_credentials:
+                    raise EventpipeError(
+                        "local mode needs the credentials of the running emulator: "
+                        "restart it with `eventpipe local start`"
+                    )
+                self._session = boto3.Session(
+                    region_name=self.region,
+                    aws_access_key_id=self.local_credentials["aws_access_key_id"],
+                    aws_secret_access_key=self.local_credentials["aws_secret_access_key"],
+                )
             else:
                 self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
         return self._session
@@ -228,17 +245,50 @@ def local_requested(flag: bool) -> bool:
 
 
 def find_state_file(start: Path | None = None) -> Path | None:
-    """`$EVENTPIPE_LOCAL_STATE_DIR/state.json` if set; else `.eventpipe/local/state.json` in the working
-    directory or a parent, else in the project root."""
+    """`$EVENTPIPE_LOCAL_STATE_DIR/state.json` if set, else `.eventpipe/local/state.json` in the project
+    (`start`, default: the repository root). Never searched upward through parent directories: a
+    state file planted in a parent (e.g. /tmp) must not redirect the CLI."""
     if os.environ.get(STATE_DIR_ENV):
         candidate = Path(os.environ[STATE_DIR_ENV]) / STATE_FILE.name
-        return candidate if candidate.is_file() else None
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents, _PROJECT_ROOT):
-        candidate = directory / STATE_FILE
-        if candidate.is_file():
-            return candidate
-    return None
+    else:
+        candidate = (start or _PROJECT_ROOT) / STATE_FILE
+    return candidate if candidate.is_file() and not candidate.is_symlink() else None
+
+
+def _credentials_of_running_emulator(endpoint: str | None) -> dict[str, str] | None:
+    """The credentials in the local state file (see `find_state_file`) if it describes `endpoint`."""
+    path = find_state_file()
+    if path is None:
+        return None
+    try:
+        state = read_local_state(path)
+        credentials = state["credentials"]
+        if state.get("endpoint") != endpoint:
+            return None
+        return {
+            "aws_access_key_id": str(credentials["access_key_id"]),
+            "aws_secret_access_key": str(credentials["secret_access_key"]),
+        }
+    except (EventpipeError, KeyError, TypeError):
+        return None
+
+
+def read_local_state(path: Path) -> dict[str, Any]:
+    """The state file's JSON, read without following a symlink and only if it is our own file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise EventpipeError(f"cannot read {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as stream:
+        if os.fstat(stream.fileno()).st_uid != os.getuid():
+            raise EventpipeError(f"refusing {path}: it belongs to another user")
+        try:
+            state = json.loads(stream.read())
+        except ValueError as exc:
+            raise EventpipeError(f"{path} is not a valid local-mode state file ({exc})") from exc
+    if not isinstance(state, dict):
+        raise EventpipeError(f"{path} is not a valid local-mode state file")
+    return state
 
 
 def resolve_context(
@@ -283,13 +333,18 @@ def _local_context() -> OpsContext:
         raise EventpipeError(
             f"local mode is not running (no {STATE_FILE}): start it with `eventpipe local start`"
         )
+    state = read_local_state(path)
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        credentials = state["credentials"]
         return OpsContext.from_outputs(
             state["outputs"],
             stack=state.get("stack", DEFAULT_STACK),
             region=state.get("region", "us-east-1"),
             endpoint=state["endpoint"],
+            credentials={
+                "aws_access_key_id": str(credentials["access_key_id"]),
+                "aws_secret_access_key": str(credentials["secret_access_key"]),
+            },
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise EventpipeError(f"{path} is not a valid local-mode state file ({exc})") from exc
