@@ -5,12 +5,16 @@ the element number for a JSON array) and `value` is the decoded JSON value, `BLA
 or a `Malformed` describing why that one record could not be decoded. A failure of the object as a
 whole (bad gzip, truncated stream, over the size limit, empty) raises `UnreadableObjectError` after
 the records read so far were yielded.
+
+Whatever the bytes, reading raises nothing else (read errors of the underlying stream aside): a value
+Python cannot hold (an integer over 4,300 digits, an exponent beyond `decimal`'s range) decodes to an
+`UnrepresentableNumber` that the record converter rejects, so one poisoned record never fails its object.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -66,6 +70,8 @@ class Reason(StrEnum):
     NUMBER_TOO_PRECISE = "number_too_precise"
     NUMBER_OUT_OF_RANGE = "number_out_of_range"
     EMPTY_ATTRIBUTE_NAME = "empty_attribute_name"
+    LONE_SURROGATE = "lone_surrogate"
+    DUPLICATE_NATURAL_KEY = "duplicate_natural_key"
     REFUSED_BY_DYNAMODB = "refused_by_dynamodb"
     EMPTY_OBJECT = "empty_object"
     OBJECT_TOO_LARGE = "object_too_large"
@@ -90,6 +96,20 @@ class _Blank:
 BLANK: Final = _Blank()
 
 
+class UnrepresentableNumber:
+    """Stands in for a number literal Python cannot hold: an integer of more than 4,300 digits
+    (CPython's limit on int() of a string) or an exponent beyond `decimal`'s range. Such a number is far
+    outside DynamoDB's range, so the record converter rejects it with a reason."""
+
+    __slots__ = ("literal",)
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+    def __repr__(self) -> str:
+        return f"UnrepresentableNumber({self.literal[:40]}...)"
+
+
 class NonFinite:
     """Stands in for NaN/Infinity, which Python's json accepts but DynamoDB cannot store."""
 
@@ -110,10 +130,67 @@ class UnreadableObjectError(Exception):
         self.position = position
 
 
-# One decoder for every record: json.loads(..., parse_float=...) would build a new one per call.
+def _careful_int(literal: str) -> int | UnrepresentableNumber:
+    try:
+        return int(literal)
+    except ValueError:  # more digits than sys.get_int_max_str_digits() allows
+        return UnrepresentableNumber(literal)
+
+
+def _careful_decimal(literal: str) -> Decimal | UnrepresentableNumber:
+    try:
+        return Decimal(literal)
+    except ArithmeticError:  # decimal.InvalidOperation: the exponent is beyond decimal's range
+        mantissa = re.split("[eE]", literal, maxsplit=1)[0]
+        if not mantissa.strip("-0."):
+            return Decimal(mantissa)  # zero, whatever the exponent
+        return UnrepresentableNumber(literal)
+
+
+# One decoder for every record: json.loads(..., parse_float=...) would build a new one per call. The
+# careful one calls Python per number, so it only re-decodes the rare record the fast one cannot.
 _DECODER: Final = json.JSONDecoder(parse_float=Decimal, parse_constant=NonFinite)
-decode_json = _DECODER.decode
+_CAREFUL_DECODER: Final = json.JSONDecoder(
+    parse_float=_careful_decimal, parse_int=_careful_int, parse_constant=NonFinite
+)
 _scan_once: Callable[[str, int], tuple[Any, int]] = make_scanner(cast(Any, _DECODER))
+_careful_scan_once: Callable[[str, int], tuple[Any, int]] = make_scanner(cast(Any, _CAREFUL_DECODER))
+# JSON's own whitespace (RFC 8259): str.isspace() would also take form feeds or no-break spaces.
+_JSON_BLANKS: Final = " \t\n\r"
+_BLANK_RUN: Final = re.compile(r"[ \t\n\r]*")
+
+
+def _skip_blanks(text: str, index: int) -> int:
+    """The index of the first non-blank character at or after `index`."""
+    blanks = _BLANK_RUN.match(text, index)
+    return blanks.end() if blanks else index
+
+
+def decode_json(text: str) -> Any:
+    """One JSON text; numbers Python cannot hold decode to `UnrepresentableNumber`."""
+    try:
+        return _DECODER.decode(text)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, ArithmeticError):  # int() over 4,300 digits; decimal.InvalidOperation
+        return _CAREFUL_DECODER.decode(text)
+
+
+def _scan_value(text: str, index: int) -> tuple[Any, int]:
+    """The JSON value starting at `index` and the index after it."""
+    try:
+        return _scan_once(text, index)
+    except StopIteration as stop:
+        raise json.JSONDecodeError("Expecting value", text, stop.value) from None
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, ArithmeticError):
+        pass
+    try:
+        return _careful_scan_once(text, index)
+    except StopIteration as stop:
+        raise json.JSONDecodeError("Expecting value", text, stop.value) from None
+
 
 Item = tuple[int, Any]
 
@@ -123,41 +200,57 @@ def read_records(stream: IO[bytes], fmt: ObjectFormat, *, max_json_bytes: int) -
     return RecordStream(stream, fmt, max_json_bytes)
 
 
+class _BrokenGzipError(Exception):
+    """The gzip data ends early or is corrupt; the reader says after which record."""
+
+    def __init__(self, problem: str, why: str) -> None:
+        super().__init__(f"{problem}: {why}")
+        self.problem = problem
+        self.why = why
+
+
 class RecordStream:
-    """Iterates `(position, value)`; `current_line` is the raw text of the latest JSON Lines record, so a
-    rejects report can quote the record exactly as it was written (None for JSON documents)."""
+    """Iterates `(position, value)`; `current_line` is the raw bytes of the latest record (a JSON Lines
+    line, a `.json` array element, or the whole `.json` document), so a rejects report can quote the
+    record exactly as it was written."""
 
     def __init__(self, stream: IO[bytes], fmt: ObjectFormat, max_json_bytes: int) -> None:
         self._stream = stream
         self._format = fmt
         self._max_json_bytes = max_json_bytes
-        self.current_line: bytes | None = None
+        self._line: bytes | None = None
+        self._span: tuple[str, int, int] | None = None
+
+    @property
+    def current_line(self) -> bytes | None:
+        if self._span is not None:
+            text, start, end = self._span
+            return text[start:end].encode("utf-8", "surrogatepass")
+        return self._line
 
     def __iter__(self) -> Iterator[Item]:
-        fmt = self._format
-        source = cast(IO[bytes], gzip.GzipFile(fileobj=self._stream, mode="rb")) if fmt.gzip else self._stream
-        try:
-            if fmt.kind is Format.JSON_LINES:
-                yield from self._json_lines(source)
-            else:
-                yield from _json_document(source, self._max_json_bytes)
-        except (gzip.BadGzipFile, EOFError, zlib.error) as broken:
-            # Only decompression failures are the object's fault; read errors of the stream propagate.
-            raise UnreadableObjectError(Reason.UNREADABLE_OBJECT, f"cannot decompress: {broken}") from None
+        stream = self._stream
+        chunks = _without_bom(_gunzip(stream) if self._format.gzip else _plain(stream))
+        if self._format.kind is Format.JSON_LINES:
+            return self._json_lines(chunks)
+        return self._json_document(chunks)
 
-    def _json_lines(self, source: IO[bytes]) -> Iterator[Item]:
+    def _json_lines(self, chunks: Iterator[bytes]) -> Iterator[Item]:
         position = 0
         pending = b""
-        first = True
         saw_record = False
         skipping_long_line = False
         while True:
-            chunk = source.read(CHUNK_BYTES)
+            try:
+                chunk = next(chunks, b"")
+            except _BrokenGzipError as broken:
+                raise UnreadableObjectError(
+                    Reason.UNREADABLE_OBJECT,
+                    f"gzip data {broken.problem} after line {position}: {broken.why} "
+                    "(the lines before the break were kept, an incomplete last line dropped)",
+                ) from None
             if not chunk:
                 break
-            if first:
-                chunk = chunk.removeprefix(UTF8_BOM)
-                first = False
             lines = chunk.split(b"\n")
             lines[0] = pending + lines[0]
             pending = lines.pop()
@@ -165,32 +258,157 @@ class RecordStream:
                 position += 1
                 if skipping_long_line:
                     skipping_long_line = False  # this is the tail of the long line
-                    item: Item = (
-                        position,
-                        Malformed(Reason.LINE_TOO_LONG, _TOO_LONG, self.current_line or b""),
-                    )
+                    item: Item = (position, Malformed(Reason.LINE_TOO_LONG, _TOO_LONG, self._line or b""))
                 else:
-                    self.current_line = line
+                    self._line = line
                     item = _decode_line(position, line)
                 saw_record = saw_record or item[1] is not BLANK
                 yield item
             if len(pending) > MAX_LINE_BYTES:
                 # Keep only a prefix for the report; the rest of the line is dropped as it streams by.
                 if not skipping_long_line:
-                    self.current_line = pending[:RAW_PREFIX_BYTES]
+                    self._line = pending[:RAW_PREFIX_BYTES]
                 pending = b""
                 skipping_long_line = True
         if pending or skipping_long_line:
             position += 1
             if skipping_long_line:
-                item = (position, Malformed(Reason.LINE_TOO_LONG, _TOO_LONG, self.current_line or b""))
+                item = (position, Malformed(Reason.LINE_TOO_LONG, _TOO_LONG, self._line or b""))
             else:
-                self.current_line = pending
+                self._line = pending
                 item = _decode_line(position, pending)
             saw_record = saw_record or item[1] is not BLANK
             yield item
         if not saw_record:
             raise UnreadableObjectError(Reason.EMPTY_OBJECT, "the object holds no records")
+
+    def _json_document(self, chunks: Iterator[bytes]) -> Iterator[Item]:
+        """A `.json` object is one JSON text (read whole, up to the limit): all of it is valid JSON, or
+        none of it is read. Array elements are scanned one by one so each keeps its raw text."""
+        limit = self._max_json_bytes
+        parts: list[bytes] = []
+        size = 0
+        try:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise UnreadableObjectError(
+                        Reason.OBJECT_TOO_LARGE, f"a .json object is limited to {limit} bytes; use JSON Lines"
+                    )
+                parts.append(chunk)
+        except _BrokenGzipError as broken:
+            raise UnreadableObjectError(
+                Reason.UNREADABLE_OBJECT,
+                f"gzip data {broken.problem}: {broken.why}; a .json document is read whole or not at all",
+            ) from None
+        data = b"".join(parts)
+        del parts
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as bad:
+            raise UnreadableObjectError(Reason.INVALID_UTF8, str(bad)) from None
+        del data
+        if not text.strip(_JSON_BLANKS):
+            raise UnreadableObjectError(Reason.EMPTY_OBJECT, "the object is empty")
+        try:
+            records = _document_records(text)
+        except json.JSONDecodeError as bad:
+            raise UnreadableObjectError(
+                Reason.INVALID_JSON, f"{bad.msg} at line {bad.lineno} column {bad.colno}"
+            ) from None
+        except RecursionError:
+            raise UnreadableObjectError(Reason.NESTING_TOO_DEEP, _TOO_DEEP) from None
+        if not records:
+            raise UnreadableObjectError(Reason.EMPTY_OBJECT, "the array holds no records")
+        for position, (value, start, end) in enumerate(records, 1):
+            self._span = (text, start, end)
+            yield position, value
+
+
+def _document_records(text: str) -> list[tuple[Any, int, int]]:
+    """The records of a `.json` text with their spans: each element of a top-level array, else the
+    document itself. Raises JSONDecodeError unless the whole text is one JSON value."""
+    index = _skip_blanks(text, 0)
+    records: list[tuple[Any, int, int]] = []
+    if text.startswith("[", index):
+        index = _skip_blanks(text, index + 1)
+        if text.startswith("]", index):
+            index += 1
+        else:
+            while True:
+                value, end = _scan_value(text, index)
+                records.append((value, index, end))
+                index = _skip_blanks(text, end)
+                if text.startswith("]", index):
+                    index += 1
+                    break
+                if not text.startswith(",", index):
+                    raise json.JSONDecodeError("Expecting ',' delimiter", text, index)
+                index = _skip_blanks(text, index + 1)
+    else:
+        value, end = _scan_value(text, index)
+        records.append((value, index, end))
+        index = end
+    index = _skip_blanks(text, index)
+    if index != len(text):
+        raise json.JSONDecodeError("Extra data", text, index)
+    return records
+
+
+def _plain(stream: IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK_BYTES):
+        yield chunk
+
+
+# zlib's window bits for a gzip wrapper (header and CRC-32/length trailer checked): 16 + 15.
+_GZIP_WBITS: Final = 31
+
+
+def _gunzip(stream: IO[bytes]) -> Iterator[bytes]:
+    """The decompressed bytes of a gzip stream, at most CHUNK_BYTES at a time (a highly compressed
+    object is never inflated whole). Everything decodable before a break is yielded first, then
+    `_BrokenGzipError` says whether the data was truncated or corrupt. Members are read one after the
+    other and zero padding between them is skipped, as `gzip.GzipFile` does."""
+    inflater = zlib.decompressobj(_GZIP_WBITS)
+    started = False  # a member has begun: an end of input now means truncation
+    pending = b""
+    try:
+        while True:
+            if not pending:
+                pending = stream.read(CHUNK_BYTES)
+                if not pending:
+                    break
+            if inflater.eof:  # between members
+                pending = pending.lstrip(b"\0")
+                if not pending:
+                    continue
+                inflater = zlib.decompressobj(_GZIP_WBITS)
+            started = True
+            out = inflater.decompress(pending, CHUNK_BYTES)
+            pending = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+            if out:
+                yield out
+            # zlib may hold output back although it took all the input: drain it chunk by chunk.
+            while len(out) == CHUNK_BYTES and not pending and not inflater.eof:
+                out = inflater.decompress(b"", CHUNK_BYTES)
+                pending = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                if out:
+                    yield out
+    except zlib.error as corrupt:
+        raise _BrokenGzipError("corrupt", str(corrupt)) from None
+    if started and not inflater.eof:
+        raise _BrokenGzipError("truncated", "the stream ends before its end-of-stream marker")
+
+
+def _without_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= len(UTF8_BOM):
+            break
+    if head := head.removeprefix(UTF8_BOM):
+        yield head
+    yield from chunks
 
 
 _TOO_LONG: Final = "line longer than 1 MiB (no DynamoDB item can be that large)"
@@ -216,7 +434,9 @@ def _decode_line(position: int, line: bytes) -> Item:
         pass
     except RecursionError:
         return position, Malformed(Reason.NESTING_TOO_DEEP, _TOO_DEEP, line[:RAW_PREFIX_BYTES])
-    if not text or text.isspace():
+    except (ValueError, ArithmeticError):
+        pass  # a number Python cannot hold: decode_json below re-decodes carefully
+    if not text.strip(_JSON_BLANKS):
         return position, BLANK
     try:
         return position, decode_json(text)
@@ -224,32 +444,3 @@ def _decode_line(position: int, line: bytes) -> Item:
         return position, Malformed(Reason.INVALID_JSON, bad.msg + f" at column {bad.colno}", line)
     except RecursionError:
         return position, Malformed(Reason.NESTING_TOO_DEEP, _TOO_DEEP, line[:RAW_PREFIX_BYTES])
-
-
-def _json_document(source: IO[bytes], max_json_bytes: int) -> Iterator[Item]:
-    data = source.read(max_json_bytes + 1)
-    if len(data) > max_json_bytes:
-        raise UnreadableObjectError(
-            Reason.OBJECT_TOO_LARGE, f"a .json object is limited to {max_json_bytes} bytes; use JSON Lines"
-        )
-    data = data.removeprefix(UTF8_BOM)
-    if not data.strip():
-        raise UnreadableObjectError(Reason.EMPTY_OBJECT, "the object is empty")
-    try:
-        document = decode_json(data.decode())
-    except UnicodeDecodeError as bad:
-        raise UnreadableObjectError(Reason.INVALID_UTF8, str(bad)) from None
-    except json.JSONDecodeError as bad:
-        raise UnreadableObjectError(
-            Reason.INVALID_JSON, f"{bad.msg} at line {bad.lineno} column {bad.colno}"
-        ) from None
-    except RecursionError:
-        raise UnreadableObjectError(Reason.NESTING_TOO_DEEP, _TOO_DEEP) from None
-    del data
-    if isinstance(document, list):
-        if not document:
-            raise UnreadableObjectError(Reason.EMPTY_OBJECT, "the array holds no records")
-        for index, element in enumerate(document):
-            yield index + 1, element
-    else:
-        yield 1, document

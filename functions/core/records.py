@@ -7,13 +7,14 @@ a `RecordRejectedError` with a `Reason`, so one bad record never stops the other
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from functions.core.datasets import Dataset
-from functions.core.formats import NonFinite, Reason
+from functions.core.formats import NonFinite, Reason, UnrepresentableNumber
 
 MAX_ITEM_BYTES: Final = 400 * 1024
 # DynamoDB allows 32 levels of nesting. Counting the `data` map as level 1 and refusing level 32 keeps a
@@ -41,6 +42,11 @@ class RecordRejectedError(Exception):
 
 
 def _utf8_len(text: str) -> int:
+    """Strict: a lone surrogate raises UnicodeEncodeError, which `to_attribute` turns into a reject."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def _lenient_utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
@@ -94,6 +100,8 @@ def _convert(value: Any, depth: int) -> tuple[AttributeValue, int]:
         return _list(value, depth + 1)
     if kind is NonFinite:
         raise RecordRejectedError(Reason.NON_FINITE_NUMBER, f"{value!r} cannot be stored in DynamoDB")
+    if kind is UnrepresentableNumber:
+        _reject_unrepresentable(value.literal)
     raise RecordRejectedError(Reason.NOT_AN_OBJECT, f"unsupported value type {kind.__name__}")
 
 
@@ -108,11 +116,11 @@ def _map(record: dict[str, Any], depth: int) -> tuple[AttributeValue, int]:
         # Strings are most values: handled inline, the hot path saves two calls per attribute.
         if type(value) is str:
             out[name] = {"S": value}
-            size += len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+            size += len(value) if value.isascii() else len(value.encode("utf-8"))
         else:
             out[name], value_size = _convert(value, depth)
             size += value_size
-        size += (len(name) if name.isascii() else len(name.encode("utf-8", "surrogatepass"))) + 1
+        size += (len(name) if name.isascii() else len(name.encode("utf-8"))) + 1
     return {"M": out}, size
 
 
@@ -137,7 +145,31 @@ def to_attribute(record: Any) -> tuple[AttributeValue, int]:
         raise RecordRejectedError(
             Reason.NOT_AN_OBJECT, f"a record must be a JSON object, not {_json_type(record)}"
         )
-    return _map(record, 1)
+    try:
+        return _map(record, 1)
+    except UnicodeEncodeError as bad:
+        # JSON's \u escapes can name half of a UTF-16 surrogate pair. DynamoDB strings are UTF-8, which
+        # has no encoding for it ("Strings are Unicode with UTF-8 binary encoding", DynamoDB developer
+        # guide, "Supported data types and naming rules in Amazon DynamoDB",
+        # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html),
+        # so the record is rejected rather than the whole batch.
+        surrogate = bad.object[bad.start]
+        raise RecordRejectedError(
+            Reason.LONE_SURROGATE,
+            f"a string holds \\u{ord(surrogate):04x}, half of a UTF-16 surrogate pair: "
+            "it has no UTF-8 encoding, so DynamoDB cannot store it",
+        ) from None
+
+
+def _reject_unrepresentable(literal: str) -> NoReturn:
+    """A number the reader could not hold: an integer of more than 4,300 digits, or an exponent beyond
+    decimal's range (zero mantissas never get here). Either is outside 1E-130 .. 9.99E+125."""
+    mantissa = re.split("[eE]", literal.lstrip("-"), maxsplit=1)[0]
+    if len(mantissa.replace(".", "").strip("0")) > MAX_DIGITS:
+        raise RecordRejectedError(
+            Reason.NUMBER_TOO_PRECISE, f"{literal[:60]}... has more than 38 significant digits"
+        )
+    raise RecordRejectedError(Reason.NUMBER_OUT_OF_RANGE, f"{literal[:60]}... is outside 1E-130 .. 9.99E+125")
 
 
 def _json_type(value: Any) -> str:
@@ -196,9 +228,9 @@ class ItemBuilder:
         }
         base.update({name: {"S": value} for name, value in optional.items() if value is not None})
         self._base = base
-        self._base_size = sum(_utf8_len(n) + _utf8_len(v["S"]) for n, v in base.items())
+        self._base_size = sum(_lenient_utf8_len(n) + _lenient_utf8_len(v["S"]) for n, v in base.items())
         self._object_key = {"S": provenance.key}
-        self._key_size = _utf8_len(provenance.key)
+        self._key_size = _lenient_utf8_len(provenance.key)
 
     def build(self, position: int, record: Any) -> Item:
         """The item for the record at `position`, or RecordRejectedError saying why it cannot be stored."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from functions.core.formats import Malformed
+from functions.core.formats import Malformed, Reason
 
 MAX_ENTRIES: Final = 1000
 MAX_RAW_CHARS: Final = 2048
@@ -48,18 +48,33 @@ class S3ReportSink:
         self._client.delete_object(Bucket=self._bucket, Key=key)
 
 
-def _raw_text(raw: Any) -> str:
+def _raw_text(raw: Any) -> tuple[str, bool]:
+    """The record as text for the report, and whether it was cut."""
     if raw is None:
-        return ""
+        return "", False
     if isinstance(raw, bytes):
         # Slice before decoding so a huge line is never decoded whole; 'replace' keeps it valid UTF-8.
-        return raw[: MAX_RAW_CHARS * 4].decode("utf-8", "replace")
+        # At most 4 bytes a character: the slice holds at least MAX_RAW_CHARS characters when cut.
+        text = raw[: MAX_RAW_CHARS * 4].decode("utf-8", "replace")
+        return text, len(raw) > MAX_RAW_CHARS * 4 or len(text) > MAX_RAW_CHARS
     if isinstance(raw, Malformed):
         return _raw_text(raw.raw)
     try:
-        return json.dumps(raw, default=str, ensure_ascii=False)
+        text = json.dumps(raw, default=str, ensure_ascii=False)
     except RecursionError:  # an array element nested almost to the parser's limit: say so, do not fail
-        return "<nested too deeply to quote>"
+        text = "<nested too deeply to quote>"
+    return text, len(text) > MAX_RAW_CHARS
+
+
+def _json_line(entry: dict[str, Any]) -> str:
+    """One report line, UTF-8 encodable whatever the entry holds: a lone surrogate (from a `\\ud800`
+    escape in a record) cannot be encoded as UTF-8, so such a line is written with ASCII escapes."""
+    line = json.dumps(entry, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(entry)
+    return line
 
 
 @dataclass(slots=True)
@@ -71,20 +86,21 @@ class RejectsReport:
         self.total += 1
         if len(self.entries) >= MAX_ENTRIES:
             return
-        text = _raw_text(raw)
+        text, cut = _raw_text(raw)
         self.entries.append(
             {
                 "position": position,
                 "reason": reason,
                 "detail": detail[:500],
                 "record": text[:MAX_RAW_CHARS],
-                "record_truncated": len(text) > MAX_RAW_CHARS,
+                # a line over 1 MiB arrives as a prefix of itself: it is always cut
+                "record_truncated": cut or reason == Reason.LINE_TOO_LONG,
             }
         )
 
     def lines(self) -> Iterator[str]:
         for entry in self.entries:
-            yield json.dumps(entry, ensure_ascii=False)
+            yield _json_line(entry)
         omitted = self.total - len(self.entries)
         if omitted:
             yield json.dumps(

@@ -173,3 +173,31 @@ def test_default_items_are_keyed_by_object_key_and_padded_position() -> None:
         {"S": "000000000042"},
         {"N": "42"},
     )
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        decode_json('{"x": "\\ud800"}'),
+        decode_json('{"x": ["ok", "tail \\udfff"]}'),
+        decode_json('{"\\udc00": 1}'),
+        decode_json('{"a": {"b": "\\ud83d"}}'),
+    ],
+    ids=["value", "in a list", "attribute name", "nested"],
+)
+def test_a_lone_surrogate_is_rejected_because_it_has_no_utf8_encoding(record: Any) -> None:
+    # JSON's \u escapes can name half of a UTF-16 pair; DynamoDB stores UTF-8, which cannot hold it.
+    with pytest.raises(RecordRejectedError) as rejected:
+        ItemBuilder(Dataset(name="default"), PROVENANCE).build(1, record)
+
+    assert rejected.value.reason is Reason.LONE_SURROGATE
+    assert "\\ud" in rejected.value.detail
+
+
+def test_a_surrogate_pair_is_one_character_and_stored() -> None:
+    record = decode_json('{"x": "\\ud83d\\ude00"}')
+
+    attribute, size = to_attribute(record)
+
+    assert attribute == {"M": {"x": {"S": "\U0001f600"}}}
+    assert size == 3 + 1 + 1 + 4  # map overhead, name, name separator, 4 UTF-8 bytes

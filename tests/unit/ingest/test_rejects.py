@@ -190,3 +190,86 @@ def test_a_truncated_gzip_object_keeps_the_records_read_before_the_break_and_rep
     assert (entry["position"], entry["reason"]) == (0, Reason.UNREADABLE_OBJECT.value)
     assert outcome.records_written == len(world.records()) > 30
     assert all(record == {"n": int(sk)} for (_, sk), record in world.records().items())
+
+
+# --- poison input and exact quoting ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "quoted", "reason"),
+    [
+        ("data/x.json", '[{"n": 1.50, "": 0}]', '{"n": 1.50, "": 0}', Reason.EMPTY_ATTRIBUTE_NAME),
+        ("data/x.json", "[ 1.50 ]", "1.50", Reason.NOT_AN_OBJECT),
+        ("data/x.json", '{"n": 1e200}', '{"n": 1e200}', Reason.NUMBER_OUT_OF_RANGE),
+        ("data/x.json", '[{"s": "\\ud800"}]', '{"s": "\\ud800"}', Reason.LONE_SURROGATE),
+        ("data/x.jsonl", '{"s": "\\ud800"}\n', '{"s": "\\ud800"}', Reason.LONE_SURROGATE),
+        (
+            "data/x.jsonl",
+            '{"n": 1' + "0" * 5000 + "}\n",
+            '{"n": 1' + "0" * 5000 + "}",
+            Reason.NUMBER_OUT_OF_RANGE,
+        ),
+        (
+            "data/x.json",
+            '[{"n": 1e99999999999999999999}]',
+            '{"n": 1e99999999999999999999}',
+            Reason.NUMBER_OUT_OF_RANGE,
+        ),
+    ],
+    ids=[
+        "json array element",
+        "json number element",
+        "json document",
+        "lone surrogate in a json array",
+        "lone surrogate in a line",
+        "integer over 4,300 digits",
+        "exponent beyond decimal",
+    ],
+)
+def test_a_rejected_record_is_quoted_exactly_as_written(
+    world: World, key: str, body: str, quoted: str, reason: Reason
+) -> None:
+    outcome = ingest_object(world.services(), parse(world.put(key, body)))
+
+    assert (outcome.status, outcome.records_rejected) == ("ingested", 1)
+    [entry] = world.report(outcome.report_key or "")
+    assert (entry["position"], entry["reason"]) == (1, reason.value)
+    assert entry["record"] == quoted[:MAX_RAW_CHARS]
+    assert entry["record_truncated"] is (len(quoted) > MAX_RAW_CHARS)
+
+
+def test_a_record_cut_for_the_report_is_flagged_as_cut_whatever_its_characters() -> None:
+    from functions.core.rejects import RejectsReport
+
+    line = "\U0001f600".encode() * 3000  # 4 bytes a character: exactly 2,048 characters are quoted
+    report = RejectsReport()
+    report.add(1, Reason.INVALID_JSON, "Expecting value at column 1", line)
+
+    [entry] = [json.loads(text) for text in report.render().decode().splitlines()]
+    assert len(entry["record"]) == MAX_RAW_CHARS
+    assert entry["record_truncated"] is True
+
+
+def test_a_report_renders_whatever_text_its_entries_hold() -> None:
+    from functions.core.rejects import RejectsReport
+
+    report = RejectsReport()
+    report.add(1, Reason.SCHEMA_VIOLATION, "data.x must be email: \ud800 is not", {"x": "\udfff"})
+
+    [entry] = [json.loads(text) for text in report.render().decode("utf-8").splitlines()]
+    assert entry["detail"] == "data.x must be email: \ud800 is not"
+    assert entry["record"] == '{"x": "\udfff"}'
+
+
+def test_the_issues_truncated_gzip_keeps_all_its_complete_lines(world: World) -> None:
+    # Under 1 MiB, 5,000 lines, missing its last 5 bytes: every line is complete and kept.
+    lines = b"".join(json.dumps({"n": n}).encode() + b"\n" for n in range(1, 5001))
+    event = world.put("data/x.jsonl.gz", gzip.compress(lines)[:-5])
+
+    outcome = ingest_object(world.services(), parse(event))
+
+    assert (outcome.status, outcome.records_written, outcome.records_rejected) == ("ingested", 5000, 1)
+    [entry] = world.report(outcome.report_key or "")
+    assert (entry["position"], entry["reason"]) == (0, Reason.UNREADABLE_OBJECT.value)
+    assert "truncated after line 5000" in entry["detail"]
+    assert len(world.records()) == 5000
