@@ -144,3 +144,59 @@ def test_app_prints_one_line_and_exits_non_zero_on_bad_config() -> None:
         "must be an integer between 1 and 3650, got 'x'"
     )
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_synth_of_a_data_retaining_stage_without_an_alarm_recipient_fails_in_one_line() -> None:
+    context = {**CDK_CONTEXT, "stage": "prod"}  # cdk.json ships prod without a recipient
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/nonexistent-never-written"}
+
+    done = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "eventpipe configuration error: eventpipe.prod.alarm_email: stage 'prod' retains data, so its "
+        "alarms need a recipient: set eventpipe.prod.alarm_email "
+        "(e.g. -c eventpipe.prod.alarm_email=oncall@example.com) or eventpipe.prod.alarm_topic_arn "
+        "(an existing SNS topic)"
+    )
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        {"eventpipe.prod.alarm_email": "oncall@example.com"},
+        {"eventpipe.prod.alarm_topic_arn": "arn:aws:sns:eu-west-1:111122223333:oncall"},
+    ],
+)
+def test_either_recipient_satisfies_a_data_retaining_stage(recipient: dict[str, str]) -> None:
+    config = config_from({"stage": "prod", **recipient})
+
+    assert config.retain_data is True
+    assert (config.alarm_email or config.alarm_topic_arn) in recipient.values()
+
+
+def test_a_stage_that_does_not_retain_data_may_have_no_recipient() -> None:
+    config = config_from({"stage": "dev"})
+
+    assert config.alarm_email is None and config.alarm_topic_arn is None
+
+
+def test_email_and_existing_topic_together_are_refused_in_one_line() -> None:
+    both = {"alarm_email": "oncall@example.com", "alarm_topic_arn": "arn:aws:sns:eu-west-1:111122223333:x"}
+
+    with pytest.raises(ConfigError) as raised:
+        config_from({"eventpipe": {"dev": both}})
+
+    assert str(raised.value).startswith("eventpipe.dev.alarm_topic_arn: set alarm_email or alarm_topic_arn")
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "arn", ["topic-name", "arn:aws:sqs:eu-west-1:111122223333:queue", "arn:aws:sns:eu-west-1:1234:x"]
+)
+def test_alarm_topic_arn_must_be_an_sns_topic_arn(arn: str) -> None:
+    with pytest.raises(ConfigError, match=r"^eventpipe\.dev\.alarm_topic_arn: must be an SNS topic ARN"):
+        config_from({"eventpipe": {"dev": {"alarm_topic_arn": arn}}})

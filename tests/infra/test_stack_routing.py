@@ -50,6 +50,38 @@ def test_forwarder_role_may_only_put_events_on_the_project_bus(dev: Synthesized)
     ]
 
 
+def test_forwarder_role_may_be_assumed_only_by_eventbridge_for_this_rule_of_this_account(
+    dev: Synthesized,
+) -> None:
+    # "For EventBridge event bus rule targets, the value of aws:SourceArn must be the rule ARN"
+    # (EventBridge user guide, "Cross-service confused deputy prevention in Amazon EventBridge").
+    _, rule = forwarder(dev)
+    role_id = rule["Targets"][0]["RoleArn"]["Fn::GetAtt"][0]
+    rule_arn = {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":events:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":rule/{rule['Name']}",
+            ],
+        ]
+    }
+
+    (trust,) = dev.props(role_id)["AssumeRolePolicyDocument"]["Statement"]
+
+    assert rule["Name"] == f"{dev.stack_name}-forwarder"
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnEquals": {"aws:SourceArn": rule_arn},
+    }
+
+
 def test_forwarder_alarms_use_the_default_bus_metric_dimensions(dev: Synthesized) -> None:
     rule_id, _ = forwarder(dev)
     topic_id = dev.output_ref("AlarmTopicArn")

@@ -95,10 +95,56 @@ def test_alarm_topic_is_encrypted_with_a_rotated_key_cloudwatch_may_use(dev: Syn
 
     assert dev.props(topic_id)["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert any("cloudwatch.amazonaws.com" in as_list(s["Principal"]["Service"]) for s in publishers)
-    assert all(
-        s["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
-        for s in publishers
+    # dev has no topic consumer: CloudWatch is the only service that may use the key.
+    (cloudwatch,) = publishers
+    assert cloudwatch["Principal"]["Service"] == "cloudwatch.amazonaws.com"
+    assert sorted(as_list(cloudwatch["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+# SNS developer guide, "Managing Amazon SNS encryption keys and costs" > "Enable compatibility between
+# event sources from AWS services and encrypted topics"
+# (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services):
+# these conditions in a KMS key policy are not supported for EventBridge-to-encrypted-topic delivery.
+UNSUPPORTED_FOR_EVENTBRIDGE = {"aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid"}
+
+
+def condition_keys(statement: dict[str, Any]) -> set[str]:
+    return {key.lower() for keys in statement.get("Condition", {}).values() for key in keys}
+
+
+def test_eventbridge_may_use_the_topic_key_without_unsupported_source_conditions(kinds: Synthesized) -> None:
+    # `kinds` has a topic consumer (`to-topic`): EventBridge must be able to publish to its topic.
+    key_id, key = kinds.only("AWS::KMS::Key")
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    for_eventbridge = [
+        s for s in statements if "events.amazonaws.com" in as_list(s.get("Principal", {}).get("Service", []))
+    ]
+    topic_id = kinds.output_ref("ToTopicTargetArn")
+
+    assert kinds.props(topic_id)["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    (statement,) = for_eventbridge
+    assert statement["Effect"] == "Allow"
+    assert sorted(as_list(statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert condition_keys(statement) & UNSUPPORTED_FOR_EVENTBRIDGE == set()
+    # What may publish is scoped by the topic policy instead: only the consumer's rule.
+    rule_arn = {"Fn::GetAtt": [kinds.output_ref("ToTopicRuleArn"), "Arn"]}
+    publishers = [
+        s
+        for policy in kinds.of_type("AWS::SNS::TopicPolicy").values()
+        if policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    ]
+    assert [s["Condition"] for s in publishers] == [{"ArnEquals": {"aws:SourceArn": rule_arn}}]
+
+
+def test_the_key_lets_eventbridge_in_only_when_a_topic_consumer_needs_it(dev: Synthesized) -> None:
+    _, key = dev.only("AWS::KMS::Key")
+
+    assert not any(
+        "events.amazonaws.com" in as_list(s.get("Principal", {}).get("Service", []))
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
     )
 
 

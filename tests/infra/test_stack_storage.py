@@ -107,3 +107,35 @@ def termination_protection(synth: Synthesized) -> bool:
 def test_only_a_data_retaining_stack_has_termination_protection(dev: Synthesized, kinds: Synthesized) -> None:
     assert termination_protection(dev) is False
     assert termination_protection(kinds) is True
+
+
+def evidence_queues(synth: Synthesized) -> list[str]:
+    """Every dead-letter and failure queue: where failed events wait for an operator."""
+    keys = [k for k in synth.outputs if k.endswith(("DlqUrl", "FailureQueueUrl"))]
+    return [synth.output_ref(k) for k in keys]
+
+
+def test_prod_keeps_its_dead_letters_failure_records_and_topic_key(kinds: Synthesized) -> None:
+    retained = [*evidence_queues(kinds), *kinds.of_type("AWS::KMS::Key")]
+
+    assert len(retained) > len(kinds.consumer_resources)  # every consumer's DLQ, the forwarder's, ...
+    for logical_id in retained:
+        assert kinds.resources[logical_id]["DeletionPolicy"] == "Retain", logical_id
+        assert kinds.resources[logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
+
+
+def test_dev_deletes_its_queues_and_key_with_the_stack(dev: Synthesized) -> None:
+    for logical_id in [*evidence_queues(dev), *dev.of_type("AWS::KMS::Key")]:
+        assert dev.resources[logical_id]["DeletionPolicy"] == "Delete", logical_id
+
+
+def test_each_data_bucket_logs_under_its_own_prefix(dev: Synthesized) -> None:
+    logs_bucket = dev.output_ref("AccessLogsBucketName")
+    logging = {
+        key: dev.props(dev.output_ref(key))["LoggingConfiguration"]
+        for key in ("BucketName", "RejectsBucketName")
+    }
+
+    assert all(c["DestinationBucketName"] == {"Ref": logs_bucket} for c in logging.values())
+    prefixes = [c["LogFilePrefix"] for c in logging.values()]
+    assert prefixes == ["ingest/", "rejects/"]
