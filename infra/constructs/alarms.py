@@ -71,7 +71,9 @@ RULE_FAILED_INVOCATIONS = AlarmedMetric(
     metric_name="FailedInvocations",
     dimensions=(DEFAULT_BUS_RULE, CUSTOM_BUS_RULE),
     statistic=cloudwatch.Stats.SUM,
-    what_broke="EventBridge failed permanently to invoke the rule's target (its DLQ alarm usually fires too).",
+    what_broke=(
+        "EventBridge failed permanently to invoke the rule's target (its DLQ alarm usually fires too)."
+    ),
     runbook="3-inspecting-dead-letters",
 )
 RULE_DLQ_DELIVERY_FAILED = AlarmedMetric(
@@ -263,4 +265,3 @@ def function_failure_alarms(
         )
         for metric in FUNCTION_FAILURE_METRICS
     ]
-

@@ -66,7 +66,7 @@ class EventRouting(Construct):
         self.forwarder_role = iam.Role(
             self,
             "ForwarderRole",
-            description="EventBridge forwards this bucket's S3 events from the default bus to the project bus",
+            description="EventBridge forwards the bucket's S3 events from the default bus to the project bus",
             assumed_by=iam.ServicePrincipal(
                 "events.amazonaws.com",
                 conditions={
