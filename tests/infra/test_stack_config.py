@@ -181,7 +181,9 @@ def test_either_recipient_satisfies_a_data_retaining_stage(recipient: dict[str, 
 def test_a_stage_that_does_not_retain_data_may_have_no_recipient() -> None:
     config = config_from({"stage": "dev"})
 
-    assert config.alarm_email is None and config.alarm_topic_arn is None
+    assert config.retain_data is False
+    assert config.alarm_email is None
+    assert config.alarm_topic_arn is None
 
 
 def test_email_and_existing_topic_together_are_refused_in_one_line() -> None:
