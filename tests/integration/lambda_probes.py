@@ -54,3 +54,30 @@ def crash(event: Any, context: Any) -> None:
 
 def unserializable(event: Any, context: Any) -> set[int]:
     return {1, 2}
+
+
+def environment(event: Any, context: Any) -> dict[str, Any]:
+    """The worker's whole environment, import path and interpreter (what could change code loading)."""
+    import sys
+
+    return {
+        "env": dict(os.environ),
+        "sys_path": sys.path,
+        "executable": sys.executable,
+        "flags": str(sys.flags),
+    }
+
+
+def import_dev_only(event: Any, context: Any) -> str:
+    """Imports a package of the dev environment that functions/requirements.txt does not list."""
+    import typer  # noqa: F401 - the import is the probe
+
+    return "imported"
+
+
+def import_runtime_packages(event: Any, context: Any) -> list[str]:
+    """What Lambda's runtime plus functions/requirements.txt provide imports fine."""
+    import aws_lambda_powertools
+    import boto3
+
+    return [boto3.__version__, aws_lambda_powertools.__name__]

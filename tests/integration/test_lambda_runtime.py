@@ -21,6 +21,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from eventpipe.local.auth import LocalCredentials
 from eventpipe.local.lambda_runtime import FunctionNotFoundError, LambdaRuntime, function_name_of
 
 REGION = "us-east-1"
@@ -28,6 +29,8 @@ ACCOUNT = "123456789012"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROBES = "tests.integration.lambda_probes"
+# The module's own moto server checks no signature; the runtime passes these to its workers.
+CREDENTIALS = LocalCredentials.generate()
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,7 @@ def runtime(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         account=ACCOUNT,
         project_root=PROJECT_ROOT,
         log_dir=tmp_path_factory.mktemp("logs"),
+        credentials=CREDENTIALS,
     )
     yield runtime
     runtime.shutdown()
@@ -196,7 +200,7 @@ def test_sync_invoke_runs_the_handler_with_the_function_environment_and_a_contex
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_LAMBDA_FUNCTION_NAME": name,
         "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_ACCESS_KEY_ID": CREDENTIALS.access_key_id,
         "AWS_CONFIG_FILE": os.devnull,
         "_HANDLER": f"{PROBES}.echo",
     }
@@ -394,6 +398,7 @@ def test_a_fault_fixed_before_the_retry_succeeds_without_a_failure_record(
         project_root=runtime.project_root,
         log_dir=runtime.log_dir,
         time_scale=1 / 20,
+        credentials=CREDENTIALS,
     )
     try:
         slow.invoke_async(name, {"n": 3})
@@ -438,7 +443,12 @@ def test_busy_while_an_async_invocation_runs_and_idle_after(runtime: LambdaRunti
 
 def test_shutdown_stops_every_worker_process(endpoint: str, deploy: Deploy, tmp_path: Path) -> None:
     own = LambdaRuntime(
-        endpoint_url=endpoint, region=REGION, account=ACCOUNT, project_root=PROJECT_ROOT, log_dir=tmp_path
+        endpoint_url=endpoint,
+        region=REGION,
+        account=ACCOUNT,
+        project_root=PROJECT_ROOT,
+        log_dir=tmp_path,
+        credentials=CREDENTIALS,
     )
     name = deploy("echo")
     pid = _payload(own.invoke_sync(name, {}))["pid"]
@@ -575,6 +585,7 @@ def test_with_a_config_generation_a_configuration_read_is_reused_until_the_count
         project_root=PROJECT_ROOT,
         log_dir=tmp_path,
         config_generation=lambda: generation,
+        credentials=CREDENTIALS,
     )
     try:
         with pytest.raises(FunctionNotFoundError):  # a miss is not cached: the function may come next
