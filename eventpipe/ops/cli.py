@@ -1,4 +1,4 @@
-"""Operator commands: consumers, replay, dlq, status, empty-buckets (issue 5).
+"""Operator commands: consumers, replay, dlq, status, smoke, empty-buckets (issues 5, 10).
 
 Each group lives in its own `cli_*` module: a thin layer that parses options, resolves where to act
 (`context`), calls the domain modules and renders a table or `--json`. Every failure becomes one
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from eventpipe.ops import cli_consumers, cli_dlq, cli_health, cli_replay
+from eventpipe.ops import cli_consumers, cli_dlq, cli_health, cli_replay, cli_smoke
 
 
 def register(app: typer.Typer) -> None:
@@ -18,4 +18,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(cli_replay.replay_app, name="replay")
     app.add_typer(cli_dlq.dlq_app, name="dlq")
     app.command("status")(cli_health.status)
+    app.command("smoke")(cli_smoke.smoke)
     app.command("empty-buckets")(cli_health.empty_buckets)

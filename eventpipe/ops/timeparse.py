@@ -11,6 +11,7 @@ from eventpipe.errors import UsageError
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _RELATIVE = re.compile(r"^-?((?:\d+[smhdw])+)$")
 _PART = re.compile(r"(\d+)([smhdw])")
+_DURATION = re.compile(r"^(?:\d+[smhdw])+$")
 
 
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:
@@ -32,6 +33,22 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
             f"cannot read time {text!r}: use ISO-8601 (2026-11-26T10:00:00Z) or relative (-2h, 30m, 1d)"
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as `90`, `90s`, `2m`, `1m30s`, `1h` (a bare number is seconds)."""
+    value = text.strip().lower()
+    if value.isdigit():
+        seconds = float(value)
+    elif _DURATION.match(value):
+        seconds = sum(
+            timedelta(**{_UNITS[unit]: int(amount)}).total_seconds() for amount, unit in _PART.findall(value)
+        )
+    else:
+        raise UsageError(f"cannot read duration {text!r}: use e.g. 90s, 2m, 1m30s")
+    if seconds <= 0:
+        raise UsageError(f"duration {text!r} must be positive")
+    return seconds
 
 
 def format_time(moment: datetime | None) -> str:

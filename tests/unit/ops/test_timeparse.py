@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from eventpipe.errors import UsageError
-from eventpipe.ops.timeparse import format_age, parse_time
+from eventpipe.ops.timeparse import format_age, parse_duration, parse_time
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
@@ -50,3 +50,16 @@ def test_unreadable_times_are_a_one_line_usage_error(text: str) -> None:
 )
 def test_ages_render_with_two_units_at_most(seconds: float | None, text: str) -> None:
     assert format_age(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("90s", 90), ("2m", 120), ("1m30s", 90), (" 1H ", 3600)]
+)
+def test_durations_read_as_seconds(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "0s", "-2m", "2 minutes", "1.5m", "m"])
+def test_a_duration_that_cannot_be_read_is_a_usage_error(text: str) -> None:
+    with pytest.raises(UsageError, match="duration"):
+        parse_duration(text)
