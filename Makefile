@@ -19,7 +19,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test lint bootstrap synth deploy destroy demo bench clean layer
+.PHONY: help setup test lint bootstrap synth deploy smoke destroy demo bench clean layer
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ synth: setup ## synthesize eventpipe-$(STAGE) into cdk.out/ (extra CDK flags: CD
 
 deploy: setup ## deploy eventpipe-$(STAGE) to the current AWS account (run `make bootstrap` once first)
 	$(CDK) deploy -c stage=$(STAGE) $(CDK_ARGS) --require-approval broadening $(STACK)
+
+smoke: setup ## after a deploy: a canary through every hop of eventpipe-$(STAGE), then removed (SMOKE_ARGS="--timeout 5m")
+	$(BIN)/eventpipe smoke --stack $(STACK) $(SMOKE_ARGS)
 
 destroy: setup ## empty the versioned buckets, then delete eventpipe-$(STAGE) (not prod; asks first, YES=1 in scripts)
 	@if [ "$(STAGE)" = "prod" ]; then echo "refusing: prod retains its data; emptying its buckets would destroy it" >&2; exit 2; fi
