@@ -111,6 +111,12 @@ class InMemoryStore:
     def commit(self, object_id: str, token: str, commit: Any) -> None:
         return None
 
+    def advance(self, object_id: str, token: str, **_: Any) -> None:
+        return None
+
+    def has_state(self, object_id: str) -> bool:
+        return False
+
     def writer(self, on_refused: Any = None) -> CountingWriter:
         writer = CountingWriter()
         self.writers.append(writer)
@@ -155,7 +161,8 @@ def run_use_case(key: str, objects: Any, store: InMemoryStore | None = None) -> 
     """`functions.core.ingest.ingest_object` with the data layer in memory; returns its Outcome."""
     from functions.core.datasets import DatasetRegistry
     from functions.core.events import ObjectEvent
-    from functions.core.ingest import Services, ingest_object
+    from functions.core.ingest import ingest_object
+    from functions.core.services import Services
 
     services = Services(
         store=store or InMemoryStore(),

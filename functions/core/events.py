@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -11,8 +11,12 @@ OBJECT_CREATED = "Object Created"
 OBJECT_DELETED = "Object Deleted"
 PERMANENTLY_DELETED = "Permanently Deleted"
 
-# S3 sequencers are hex strings of varying length; left-padding to one width makes them comparable as
-# strings (also inside DynamoDB condition expressions). 64 is far beyond any length S3 has used.
+# S3 sequencers are hex strings of varying length. The S3 user guide (Event message structure,
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html): "to compare
+# these values, first right pad the shorter value with zeros, and then do a lexicographical comparison".
+# Stored right-padded to one width, they compare as plain strings, also inside DynamoDB condition
+# expressions. 64 is far beyond any length S3 has used. (An older edition of that page said "left pad";
+# nothing was ever deployed with the old form, so no stored state needs migrating.)
 SEQUENCER_WIDTH = 64
 
 
@@ -21,16 +25,20 @@ class InvalidEventError(ValueError):
 
 
 def normalize_sequencer(raw: str) -> str:
-    """Left-pad an S3 sequencer so that string order equals S3's order of events for one key."""
+    """Right-pad an S3 sequencer so that string order equals S3's order of events for one key."""
     value = raw.strip().upper()
     if not value or len(value) > SEQUENCER_WIDTH or any(c not in "0123456789ABCDEF" for c in value):
         raise InvalidEventError(f"malformed sequencer {raw!r}")
-    return value.rjust(SEQUENCER_WIDTH, "0")
+    return value.ljust(SEQUENCER_WIDTH, "0")
 
 
 @dataclass(frozen=True, slots=True)
 class ObjectEvent:
-    """One S3 object event; `key` is already URL-decoded, `sequencer` already normalized."""
+    """One S3 object event; `key` is already URL-decoded, `sequencer` already normalized.
+
+    `raw_key` is the key exactly as the event carried it. S3's classic notifications form-encode keys
+    (space -> '+'), and so does the decoding here; should a key arrive unencoded instead, the key the
+    event means is `raw_key` (see `key_candidates`)."""
 
     event_id: str
     detail_type: str
@@ -44,6 +52,24 @@ class ObjectEvent:
     deletion_type: str | None = None
     replay_name: str | None = None
     time: str | None = None
+    raw_key: str | None = None
+
+    @property
+    def key_candidates(self) -> tuple[str, ...]:
+        """The keys this event may name: the decoded key first, then the key as delivered if it differs."""
+        if self.raw_key is None or self.raw_key == self.key:
+            return (self.key,)
+        return (self.key, self.raw_key)
+
+    def for_key(self, key: str) -> ObjectEvent:
+        """This event, naming `key` (one of `key_candidates`) as the object."""
+        return self if key == self.key else replace(self, key=key)
+
+    @property
+    def is_permanent_version_delete(self) -> bool:
+        """A versioned object lost one version for good (DeleteObject with a VersionId, or the
+        noncurrent-version / delete-marker lifecycle rules): what is current now must be read."""
+        return self.deletion_type == PERMANENTLY_DELETED and self.version_id is not None
 
     @property
     def owner(self) -> str:
@@ -80,6 +106,7 @@ class ObjectEvent:
             bucket=str(bucket),
             # EventBridge delivers keys form-encoded (space -> '+'), like S3 event notifications.
             key=unquote_plus(raw_key),
+            raw_key=raw_key,
             sequencer=normalize_sequencer(str(raw_sequencer)),
             reason=str(detail.get("reason", "")),
             # Unversioned buckets send no version-id at all; suspended versioning sends "null".

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import IO, Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -12,6 +13,22 @@ from botocore.exceptions import ClientError
 GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "PreconditionFailed", "404", "412"})
 # A key whose current version is a delete marker, or that has no version at all.
 ABSENT_CODES = frozenset({"NoSuchKey", "404"})
+# Errors no retry can fix, because they belong to the object version itself (S3 API reference,
+# GetObject, and the S3 error-code list): an archived object that is not restored (InvalidObjectState,
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html); an object encrypted with a
+# customer-provided key, which GetObject refuses without that key (InvalidRequest / 400); and a KMS key
+# that is disabled, pending deletion or missing (KMS.* codes). An AccessDenied that names KMS means the
+# object's key policy does not let ingest decrypt it: a property of that object, unlike a plain
+# AccessDenied (our own role), which is raised so that the fix (a deploy) plus a redrive recovers it.
+PERMANENT_CODES = frozenset({"InvalidObjectState", "InvalidRequest", "400"})
+
+
+class UnreadableVersionError(Exception):
+    """The object version exists but can never be read by ingest: report it, do not retry it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +47,26 @@ class NoCurrentVersion:
     delete_marker_version_id: str | None = None
 
 
+class Presence(Enum):
+    """What S3 holds under one key, as far as one event is concerned (used to tell which key it names)."""
+
+    ANNOUNCED = "the version or content the event announced is there"
+    OTHER = "the key exists (some version or a delete marker), not the announced one"
+    NONE = "nothing under that key"
+
+
 class ObjectReader(Protocol):
     def open(self, bucket: str, key: str, *, version_id: str | None, etag: str | None) -> IO[bytes] | None:
-        """A readable stream of exactly that object version, or None when it no longer exists."""
+        """A readable stream of exactly that object version, or None when it no longer exists.
+        Raises UnreadableVersionError when it exists but can never be read."""
         ...
 
     def open_current(self, bucket: str, key: str) -> CurrentVersion | NoCurrentVersion:
         """Whatever version of the key is current right now (at least as new as any event seen)."""
+        ...
+
+    def presence(self, bucket: str, key: str, *, version_id: str | None, etag: str | None) -> Presence:
+        """Whether `key` holds the announced version (or ETag), something else, or nothing."""
         ...
 
 
@@ -45,17 +75,12 @@ class S3ObjectReader:
         self._client = client
 
     def open(self, bucket: str, key: str, *, version_id: str | None, etag: str | None) -> IO[bytes] | None:
-        arguments: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id is not None:
-            arguments["VersionId"] = version_id
-        elif etag is not None:
-            # Unversioned bucket: only the ETag tells this content from a later overwrite.
-            arguments["IfMatch"] = etag if etag.startswith('"') else f'"{etag}"'
         try:
-            response = self._client.get_object(**arguments)
+            response = self._client.get_object(**_pinned(bucket, key, version_id, etag))
         except ClientError as error:
             if _code(error) in GONE_CODES:
                 return None
+            _raise_if_permanent(error)
             raise
         body: IO[bytes] = response["Body"]
         return body
@@ -65,10 +90,9 @@ class S3ObjectReader:
             response = self._client.get_object(Bucket=bucket, Key=key)
         except ClientError as error:
             if _code(error) not in ABSENT_CODES:
+                _raise_if_permanent(error)
                 raise
-            # S3 answers a key hidden by a delete marker with a 404 naming the marker.
-            headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            marker = headers.get("x-amz-version-id") if headers.get("x-amz-delete-marker") == "true" else None
+            _, marker = _delete_marker(error)
             return NoCurrentVersion(delete_marker_version_id=marker)
         etag = response.get("ETag")
         return CurrentVersion(
@@ -76,6 +100,55 @@ class S3ObjectReader:
             version_id=response.get("VersionId"),
             etag=etag.strip('"') if etag else None,
         )
+
+    def presence(self, bucket: str, key: str, *, version_id: str | None, etag: str | None) -> Presence:
+        if version_id is not None or etag is not None:
+            try:
+                self._client.head_object(**_pinned(bucket, key, version_id, etag))
+                return Presence.ANNOUNCED
+            except ClientError as error:
+                # HEAD of a delete marker's version id answers 405 with x-amz-delete-marker: that marker.
+                if _code(error) in {"405", "MethodNotAllowed"} and _delete_marker(error)[0]:
+                    return Presence.ANNOUNCED
+                if _code(error) not in GONE_CODES:
+                    _raise_if_permanent(error)
+                    raise
+        try:
+            self._client.head_object(Bucket=bucket, Key=key)
+            return Presence.OTHER
+        except ClientError as error:
+            if _code(error) not in ABSENT_CODES:
+                _raise_if_permanent(error)
+                raise
+            # A 404 naming a delete marker: the key exists, hidden behind the marker.
+            return Presence.OTHER if _delete_marker(error)[0] else Presence.NONE
+
+
+def _pinned(bucket: str, key: str, version_id: str | None, etag: str | None) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id is not None:
+        arguments["VersionId"] = version_id
+    elif etag is not None:
+        # Unversioned bucket: only the ETag tells this content from a later overwrite.
+        arguments["IfMatch"] = etag if etag.startswith('"') else f'"{etag}"'
+    return arguments
+
+
+def _delete_marker(error: ClientError) -> tuple[bool, str | None]:
+    """Whether an S3 error response is about a delete marker, and the marker's version id if named.
+    S3 answers a key hidden by a delete marker with a 404 carrying `x-amz-delete-marker: true`."""
+    headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    if headers.get("x-amz-delete-marker") != "true":
+        return False, None
+    return True, headers.get("x-amz-version-id")
+
+
+def _raise_if_permanent(error: ClientError) -> None:
+    code = _code(error)
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    kms_denied = code in {"AccessDenied", "403"} and "kms" in message.lower()
+    if code in PERMANENT_CODES or code.startswith("KMS.") or kms_denied:
+        raise UnreadableVersionError(code, message) from error
 
 
 def _code(error: ClientError) -> str:

@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from botocore.exceptions import ClientError
@@ -40,6 +41,7 @@ class ObjectState:
     sequencer: str | None = None
     status: str | None = None
     version_id: str | None = None
+    etag: str | None = None
     last_position: int = 0
     rejected_count: int = 0
     natural_owned: bool = False
@@ -69,6 +71,7 @@ class ObjectState:
             sequencer=text("sequencer"),
             status=text("status"),
             version_id=text("version_id"),
+            etag=text("etag"),
             last_position=int(number("last_position")),
             rejected_count=int(number("rejected_count")),
             natural_owned=flag("natural_owned"),
@@ -101,7 +104,7 @@ class Commit:
     """What the state item records once an event's effect is complete."""
 
     sequencer: str
-    status: str  # "present" | "deleted"
+    status: str  # a `StateStatus`
     event_id: str
     committed_at: str
     version_id: str | None = None
@@ -111,6 +114,14 @@ class Commit:
     rejected_count: int = 0
     last_position: int = 0
     natural_owned: bool = False
+
+
+class StateStatus(StrEnum):
+    """What a committed state item says about its object."""
+
+    PRESENT = "present"  # the records of `version_id` / `etag` are in the table
+    DELETED = "deleted"  # tombstone: the key reads as absent, no records
+    UNREADABLE = "unreadable"  # that version can never be read (archived, SSE-C, KMS): reported, no records
 
 
 class BatchWriter(Protocol):
@@ -131,6 +142,10 @@ class RecordStore(Protocol):
     def superseded(self, object_id: str, sequencer: str) -> bool: ...
     def release(self, object_id: str, token: str, *, dirty: bool) -> None: ...
     def commit(self, object_id: str, token: str, commit: Commit) -> None: ...
+    def advance(
+        self, object_id: str, token: str, *, sequencer: str, event_id: str, committed_at: str
+    ) -> None: ...
+    def has_state(self, object_id: str) -> bool: ...
     def writer(self, on_refused: Callable[[Item, str], None] | None = None) -> BatchWriter: ...
     def positions_after(self, partition: str, position: int) -> Iterator[Key]: ...
     def owned_natural_keys(self, owner: str) -> Iterator[Key]: ...
@@ -346,6 +361,39 @@ class DynamoRecordStore:
             if _code(error) == "ConditionalCheckFailedException":
                 raise LeaseLostError(f"lease on {object_id} expired before commit") from None
             raise
+
+    def advance(
+        self, object_id: str, token: str, *, sequencer: str, event_id: str, committed_at: str
+    ) -> None:
+        """Commit an event that proved the table already mirrors what is current: only the sequencer
+        (and who moved it) changes, so no older event can win afterwards."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=state_key(object_id),
+                UpdateExpression=(
+                    "SET sequencer = :s, event_id = :event, committed_at = :at, dirty = :no"
+                    " REMOVE lease_token, lease_expires, lease_sequencer"
+                ),
+                ConditionExpression="lease_token = :t",
+                ExpressionAttributeValues={
+                    ":t": {"S": token},
+                    ":s": {"S": sequencer},
+                    ":event": {"S": event_id},
+                    ":at": {"S": committed_at},
+                    ":no": {"BOOL": False},
+                },
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                raise LeaseLostError(f"lease on {object_id} expired before commit") from None
+            raise
+
+    def has_state(self, object_id: str) -> bool:
+        response = self._client.get_item(
+            TableName=self._table, Key=state_key(object_id), ConsistentRead=True, ProjectionExpression="pk"
+        )
+        return "Item" in response
 
     # --- records ----------------------------------------------------------------------------------
     def writer(self, on_refused: Callable[[Item, str], None] | None = None) -> DynamoBatchWriter:

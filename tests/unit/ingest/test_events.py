@@ -99,7 +99,7 @@ def test_fixture_parses_into_an_object_event(
     assert event.owner == f"{raw['detail']['bucket']['name']}/{key}"
     assert event.is_created == (raw["detail-type"] == "Object Created")
     assert event.is_deleted == (raw["detail-type"] == "Object Deleted")
-    assert event.sequencer.lstrip("0") == raw["detail"]["object"]["sequencer"].upper().lstrip("0")
+    assert event.sequencer == raw["detail"]["object"]["sequencer"].upper().ljust(64, "0")
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,25 @@ def test_malformed_events_are_rejected_without_retry(breakage: Any) -> None:
         ObjectEvent.from_eventbridge(raw)
 
 
-@given(st.integers(min_value=0, max_value=16**40), st.integers(min_value=0, max_value=16**40))
-def test_normalized_sequencers_sort_like_the_numbers_they_encode(a: int, b: int) -> None:
-    # S3 sequencers of one key may differ in length: compare after left-padding (aws-facts).
-    assert (normalize_sequencer(f"{a:x}") < normalize_sequencer(f"{b:X}")) == (a < b)
+@given(st.integers(min_value=1, max_value=40), st.data())
+def test_sequencers_of_one_length_sort_like_the_numbers_they_encode(width: int, data: st.DataObject) -> None:
+    a, b = (data.draw(st.integers(min_value=0, max_value=16**width - 1)) for _ in range(2))
+    assert (normalize_sequencer(f"{a:0{width}x}") < normalize_sequencer(f"{b:0{width}X}")) == (a < b)
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    [
+        # The S3 user guide (Event message structure): "The sequencers can be of different lengths. So, to
+        # compare these values, first right pad the shorter value with zeros, and then do a
+        # lexicographical comparison." Left-padding would order each of these pairs the other way.
+        ("0055FF", "0056"),
+        ("00A1", "00A10001"),
+        ("0F", "1"),
+    ],
+)
+def test_sequencers_of_different_lengths_compare_right_padded_as_aws_documents(
+    earlier: str, later: str
+) -> None:
+    assert normalize_sequencer(earlier) < normalize_sequencer(later)
+    assert normalize_sequencer(later.lower()) == normalize_sequencer(later)

@@ -42,21 +42,24 @@ def test_deleting_the_current_version_mirrors_the_previous_one(world: World) -> 
     assert (item["version_id"], item["sequencer"]) == (version_of(older), deletion.sequencer)
 
 
-def test_deleting_a_noncurrent_version_changes_nothing_and_reads_no_object(world: World) -> None:
+def test_deleting_a_noncurrent_version_checks_the_current_one_and_writes_nothing(world: World) -> None:
     services = world.services()
     older = world.put(KEY, jsonl({"v": 1}))
     newer = world.put(KEY, jsonl({"v": 2}))
     ingest_object(services, parse(older))
     ingest_object(services, parse(newer))
-    reads: list[str] = []
-    world.s3.meta.events.register("before-send.s3.GetObject", lambda request, **_: reads.append(request.url))
-
-    outcome = delete_object(
-        services, parse(world.delete_version(KEY, version_of(older), reason="Lifecycle Expiration"))
+    writes: list[str] = []
+    world.dynamodb.meta.events.register(
+        "before-send.dynamodb.BatchWriteItem", lambda request, **_: writes.append(request.url)
     )
+    deletion = parse(world.delete_version(KEY, version_of(older), reason="Lifecycle Expiration"))
 
-    assert (outcome.status, reads) == ("ignored", [])
+    outcome = delete_object(services, deletion)
+
+    assert (outcome.status, outcome.write_requests, writes) == ("unchanged", 0, [])
     assert world.records() == rows({"v": 2})
+    # The deletion's sequencer is recorded, so no event older than it can change the table any more.
+    assert world.item(f"object#{BUCKET}/{KEY}", "state")["sequencer"] == deletion.sequencer
 
 
 def test_a_duplicate_or_replayed_permanent_delete_leaves_the_same_table(world: World) -> None:
@@ -72,7 +75,7 @@ def test_a_duplicate_or_replayed_permanent_delete_leaves_the_same_table(world: W
     duplicate = delete_object(services, parse(deletion))
     replayed = delete_object(services, parse({**deletion, "replay-name": "replay-days-later"}))
 
-    assert (duplicate.status, replayed.status) == ("ignored", "ignored")
+    assert (duplicate.status, replayed.status) == ("unchanged", "unchanged")
     assert world.records() == table == rows({"v": 1})
 
 
