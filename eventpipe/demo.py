@@ -2,8 +2,9 @@
 
 Synthesizes the stack when its template is missing or older than the CDK sources, starts the embedded
 AWS with the stack deployed, uploads every file of `samples/` (keys = paths relative to samples/),
-waits until processing settles, prints what landed (items, rejects, dead-letter depths), stops the
-emulator and exits 0 only when what landed matches `samples/expected.json`.
+waits until processing settles, prints what landed (items, rejects, dead-letter depths), runs
+`eventpipe smoke` against it (a canary through every hop, then removed), stops the emulator and exits 0
+only when what landed matches `samples/expected.json` and the smoke test passed.
 
 `samples/expected.json` (owned with the samples) lists, per uploaded object, how many items it should own
 and the rejects its report should hold:
@@ -15,9 +16,11 @@ Every consumer's dead-letter and failure queue must be empty too.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +33,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from eventpipe.errors import EventpipeError
+from eventpipe.ops.context import STATE_DIR_ENV, resolve_context
+from eventpipe.ops.smoke import SmokeReport, run_smoke
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = PROJECT_ROOT / "samples"
@@ -64,6 +69,7 @@ class DemoResult:
     landed: Landed
     problems: list[str]
     seconds: float
+    smoke: SmokeReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -272,11 +278,42 @@ def run_demo(
                 raise EventpipeError(reason) from error
         console.log(f"processing settled ({time.monotonic() - started:.1f}s)")
         landed = collect(emulator.client, emulator.outputs)
+        with console.status("smoke test: a canary through every hop..."):
+            smoke = smoke_test(emulator.state_dir)
+        console.log(
+            f"smoke test {'passed' if smoke.passed else 'failed'} ({time.monotonic() - started:.1f}s)"
+        )
     finally:
         with console.status("stopping the embedded AWS..."):
             emulator.stop()
     render(console, landed)
-    return DemoResult(landed=landed, problems=verify(expected, landed), seconds=time.monotonic() - started)
+    from eventpipe.ops.cli_smoke import render as render_smoke
+
+    render_smoke(smoke, console)
+    problems = verify(expected, landed)
+    if smoke.failure is not None:
+        problems.append(f"smoke test failed: {smoke.failure}")
+    return DemoResult(landed=landed, problems=problems, seconds=time.monotonic() - started, smoke=smoke)
+
+
+def smoke_test(state_dir: Path) -> SmokeReport:
+    """`eventpipe smoke --local` on the demo's emulator, found through its state file like the CLI does."""
+    with _state_dir_env(state_dir):
+        ctx = resolve_context(local=True)
+    return run_smoke(ctx, timeout_seconds=SETTLE_TIMEOUT_SECONDS)
+
+
+@contextmanager
+def _state_dir_env(state_dir: Path) -> Iterator[None]:
+    previous = os.environ.get(STATE_DIR_ENV)
+    os.environ[STATE_DIR_ENV] = str(state_dir)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(STATE_DIR_ENV, None)
+        else:
+            os.environ[STATE_DIR_ENV] = previous
 
 
 def demo(
@@ -323,7 +360,9 @@ def demo(
             f"what landed differs from {EXPECTED_FILE}: {result.problems[0]}"
             + (f" (+{len(result.problems) - 1} more)" if len(result.problems) > 1 else "")
         )
-    console.print(f"[green]demo passed[/green]: what landed matches {EXPECTED_FILE}")
+    console.print(
+        f"[green]demo passed[/green]: what landed matches {EXPECTED_FILE}, and the smoke test passed"
+    )
 
 
 def register(app: typer.Typer) -> None:

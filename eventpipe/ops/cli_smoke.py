@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from eventpipe.ops.cli_support import (
@@ -79,7 +80,7 @@ def smoke(
         )
 
 
-def render(report: SmokeReport) -> None:
+def render(report: SmokeReport, console: Console = out) -> None:
     table = Table(
         title=f"smoke test of {report.stack}: s3://{report.bucket}/{report.key}", title_justify="left"
     )
@@ -88,7 +89,7 @@ def render(report: SmokeReport) -> None:
     for hop, what, status, seconds, detail in render_rows(report.checks):
         colour = _COLOURS.get(status)
         table.add_row(hop, what, f"[{colour}]{status}[/{colour}]" if colour else status, seconds, detail)
-    out.print(table)
+    console.print(table)
 
 
 __all__ = ["SMOKE_PREFIX", "smoke"]

@@ -47,6 +47,7 @@ def test_demo_on_the_shipped_samples_lands_what_is_expected(tmp_path: Path) -> N
         "DynamoDB items",
         "Rejects",
         "Dead-letter and failure queues",
+        "smoke test of eventpipe-dev",
         "wall time:",
         "demo passed",
     ):
