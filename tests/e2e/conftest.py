@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from eventpipe.ops.context import OpsContext, resolve_context
 from tests.e2e.flows import Pipeline
 
 
@@ -24,13 +25,26 @@ def _skip_reason(session: boto3.session.Session) -> str | None:
     return None
 
 
+def _stack() -> str:
+    return f"eventpipe-{os.environ.get('EVENTPIPE_STAGE', 'dev')}"
+
+
+@pytest.fixture(scope="session")
+def deployed_context() -> OpsContext:
+    """The deployed stack as the operator CLI sees it (what `eventpipe smoke --stack` acts on)."""
+    reason = _skip_reason(boto3.session.Session())
+    if reason:
+        pytest.skip(reason)
+    return resolve_context(stack=_stack())
+
+
 @pytest.fixture(scope="session")
 def deployed_pipeline() -> Pipeline:
     session = boto3.session.Session()
     reason = _skip_reason(session)
     if reason:
         pytest.skip(reason)
-    stack = f"eventpipe-{os.environ.get('EVENTPIPE_STAGE', 'dev')}"
+    stack = _stack()
     cloudformation = session.client("cloudformation")
     try:
         description = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]

@@ -3,17 +3,28 @@
 Skipped unless EVENTPIPE_E2E=1 and AWS credentials are present (see conftest.py). The objects these
 tests upload stay under their own `e2e-flows/<run>/` prefix; the flows delete none of the stack's data.
 The failing-consumer flow points the ingest function at a missing table for a few minutes (then restores
-it): run these against a dev stage, never against a stack that serves real uploads.
+it): run these against a dev stage, never against a stack that serves real uploads. The smoke test
+(`eventpipe smoke`) runs first: its canary lives under `_smoke/` and is removed again.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from eventpipe.ops.context import OpsContext
+from eventpipe.ops.smoke import run_smoke
 from tests.e2e import flows
 from tests.e2e.flows import Pipeline
 
 pytestmark = pytest.mark.e2e
+
+
+def test_smoke_passes_on_the_deployed_stack(deployed_context: OpsContext) -> None:
+    """What `make smoke` checks after a deploy: run first, on a stack no other flow has disturbed."""
+    report = run_smoke(deployed_context, timeout_seconds=180)
+
+    assert report.passed, report.as_json()
+    assert {check.hop for check in report.checks} >= {"upload", "ingest", "table", "audit", "queues"}
 
 
 def test_upload_creates_items(deployed_pipeline: Pipeline) -> None:
