@@ -228,6 +228,7 @@ def test_every_command_has_help_with_examples(run: Any) -> None:
         ["dlq", "peek"],
         ["dlq", "redrive"],
         ["status"],
+        ["smoke"],
         ["empty-buckets"],
     ]
     for command in commands:
