@@ -59,6 +59,7 @@ OK = "ok"
 FAILED = "failed"
 NOT_OBSERVABLE = "not observable"
 SKIPPED = "skipped"
+NOT_REACHED = "not reached"  # a check the run ended before (an earlier hop failed)
 
 
 # Why a consumer of that kind cannot be observed without side effects (subscribing, invoking...).
@@ -260,7 +261,10 @@ class Smoke:
                 check.status, check.detail = SKIPPED, f"rule is {state}"
                 watches.append(_Watch(consumer.name, check, None, done=True))
                 continue
-            watches.append(_Watch(consumer.name, check, self._probe_for(consumer, detail_type, check)))
+            probe = self._probe_for(consumer, detail_type, check)
+            if probe is not None:
+                check.status = NOT_REACHED  # until the probe sees it
+            watches.append(_Watch(consumer.name, check, probe))
         return watches
 
     def _probe_for(
@@ -313,6 +317,7 @@ class Smoke:
                 assert watch.probe is not None
                 if self._probe(watch):
                     watch.done = True
+                    watch.check.status = OK
                     watch.check.seconds = time.monotonic() - started
                     pending.remove(watch)
             if not pending:
@@ -357,7 +362,7 @@ class Smoke:
             else "EventBridge could not deliver the canary"
         )
         for check in self.report.checks:
-            if check.hop == hop and check.status == OK and check.seconds is None:
+            if check.hop == hop and check.status == NOT_REACHED:
                 check.status = FAILED
         self._add(Check(hop, f"canary in the {where}", FAILED, why))
         return SmokeFailure(hop, f"{doing} ({where} of {consumer.name}: {_one_line(why)})")
@@ -447,7 +452,7 @@ class Smoke:
         watches = self._watches(OBJECT_DELETED)
         if not any(w.name == DELETE_SYNC for w in watches):  # the records must go whoever removes them
             what = f"records removed and state tombstoned in {self.table}"
-            watches.append(_Watch("cleanup", Check("cleanup", what), self._records_removed))
+            watches.append(_Watch("cleanup", Check("cleanup", what, NOT_REACHED), self._records_removed))
         for watch in watches:
             self._add(watch.check)
         try:

@@ -147,3 +147,20 @@ def test_dead_letters_of_earlier_canaries_are_not_a_failure_and_are_removed(stac
         "1 dead letter(s) of earlier canaries, removed"
     )
     assert stack.depth("IngestFailureQueueUrl") == 0
+
+
+def test_a_step_functions_consumer_is_seen_by_an_execution_naming_the_canary(stack: Deployed) -> None:
+    sfn = stack.ctx.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="eventpipe-dev-workflow",
+        definition=json.dumps({"StartAt": "Received", "States": {"Received": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/fn-role",
+    )["stateMachineArn"]
+    smoke = Smoke(stack.ctx, timeout_seconds=1, run_id="sfn")
+    sfn.start_execution(stateMachineArn=machine, input=json.dumps(s3_event("orders/other.json")))
+
+    assert not smoke._execution_started(machine)
+
+    sfn.start_execution(stateMachineArn=machine, input=json.dumps(s3_event(smoke.key)))
+
+    assert smoke._execution_started(machine)
