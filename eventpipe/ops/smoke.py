@@ -132,7 +132,9 @@ def is_canary(key: str | None) -> bool:
 
 
 def canary_event(bucket: str, key: str, detail_type: str) -> dict[str, Any]:
-    """The S3 event the canary causes, as far as rule patterns look at it (key URL-encoded as S3 does)."""
+    """The S3 event the canary causes, as far as rule patterns look at it (key URL-encoded as S3 does).
+    Shape per the S3 user guide, "EventBridge event message structure"; a DeleteObject on a versioned
+    bucket sends `deletion-type: Delete Marker Created` ("Using EventBridge")."""
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "sequencer": "0"}
     if detail_type == OBJECT_CREATED:
         obj |= {"size": 1, "etag": "0"}
