@@ -90,6 +90,10 @@ def test_missing_output_names_the_key() -> None:
         OpsContext.from_outputs({}, registry=()).output("ArchiveArn")
 
 
+# The run's generated credentials, as `eventpipe local start` writes them into the state file.
+CREDENTIALS = {"access_key_id": "AKIDLOCALRUN", "secret_access_key": "generated-secret"}
+
+
 def write_state(directory: Path, state: object) -> Path:
     path = directory / ".eventpipe" / "local" / "state.json"
     path.parent.mkdir(parents=True)
@@ -109,12 +113,10 @@ def test_local_mode_reads_endpoint_and_outputs_from_the_state_file(
             "stack": "eventpipe-test",
             "region": "us-east-1",
             "outputs": outputs,
+            "credentials": CREDENTIALS,
         },
     )
-    monkeypatch.delenv(STATE_DIR_ENV, raising=False)
-    nested = tmp_path / "some" / "dir"
-    nested.mkdir(parents=True)
-    monkeypatch.chdir(nested)
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / ".eventpipe" / "local"))
     monkeypatch.setenv(LOCAL_ENV_FLAG, "1")
 
     ctx = resolve_context(stack="ignored-in-local-mode")
@@ -126,15 +128,14 @@ def test_local_mode_reads_endpoint_and_outputs_from_the_state_file(
         outputs,
     )
     assert ctx.client("sqs").meta.endpoint_url == "http://127.0.0.1:4567"
-    assert ctx.session.get_credentials().access_key == "testing"
+    assert ctx.session.get_credentials().access_key == "AKIDLOCALRUN"  # the run's own, nothing shared
 
 
 def test_a_broken_state_file_is_reported_with_its_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_state(tmp_path, {"pid": 1})
-    monkeypatch.delenv(STATE_DIR_ENV, raising=False)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(STATE_DIR_ENV, str(path.parent))
 
     with pytest.raises(EventpipeError, match="not a valid local-mode state file") as caught:
         resolve_context(local=True)
@@ -172,7 +173,8 @@ def test_the_state_dir_override_of_local_mode_is_honoured(
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (elsewhere / "state.json").write_text(json.dumps({"endpoint": "http://127.0.0.1:9", "outputs": {}}))
+    state = {"endpoint": "http://127.0.0.1:9", "outputs": {}, "credentials": CREDENTIALS}
+    (elsewhere / "state.json").write_text(json.dumps(state))
     monkeypatch.setenv(STATE_DIR_ENV, str(elsewhere))
 
     assert resolve_context(local=True).endpoint == "http://127.0.0.1:9"
