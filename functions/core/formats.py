@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -219,14 +220,24 @@ class RecordStream:
         self._format = fmt
         self._max_json_bytes = max_json_bytes
         self._line: bytes | None = None
-        self._span: tuple[str, int, int] | None = None
+        # A .json object: its text, the latest element (0: the document is the record), and the spans
+        # of the elements, found only when one is quoted.
+        self._text: str | None = None
+        self._element = 0
+        self._spans: array[int] | None = None
 
     @property
     def current_line(self) -> bytes | None:
-        if self._span is not None:
-            text, start, end = self._span
-            return text[start:end].encode("utf-8", "surrogatepass")
-        return self._line
+        text = self._text
+        if text is None:
+            return self._line
+        if self._element:
+            if self._spans is None:
+                self._spans = _element_spans(text)
+            start, end = self._spans[2 * self._element - 2], self._spans[2 * self._element - 1]
+        else:
+            start, end = _skip_blanks(text, 0), len(text.rstrip(_JSON_BLANKS))
+        return text[start:end].encode("utf-8", "surrogatepass")
 
     def __iter__(self) -> Iterator[Item]:
         stream = self._stream
@@ -284,25 +295,21 @@ class RecordStream:
 
     def _json_document(self, chunks: Iterator[bytes]) -> Iterator[Item]:
         """A `.json` object is one JSON text (read whole, up to the limit): all of it is valid JSON, or
-        none of it is read. Array elements are scanned one by one so each keeps its raw text."""
+        none of it is read."""
         limit = self._max_json_bytes
-        parts: list[bytes] = []
-        size = 0
+        data = bytearray()  # grows in place: no second copy of the object, as joining chunks would make
         try:
             for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
+                if len(data) + len(chunk) > limit:
                     raise UnreadableObjectError(
                         Reason.OBJECT_TOO_LARGE, f"a .json object is limited to {limit} bytes; use JSON Lines"
                     )
-                parts.append(chunk)
+                data += chunk
         except _BrokenGzipError as broken:
             raise UnreadableObjectError(
                 Reason.UNREADABLE_OBJECT,
                 f"gzip data {broken.problem}: {broken.why}; a .json document is read whole or not at all",
             ) from None
-        data = b"".join(parts)
-        del parts
         try:
             text = data.decode()
         except UnicodeDecodeError as bad:
@@ -311,48 +318,39 @@ class RecordStream:
         if not text.strip(_JSON_BLANKS):
             raise UnreadableObjectError(Reason.EMPTY_OBJECT, "the object is empty")
         try:
-            records = _document_records(text)
+            # One call for the whole text: the decoder shares each key string among all elements, which
+            # keeps the decoded document small (scanning element by element would not).
+            document = decode_json(text)
         except json.JSONDecodeError as bad:
             raise UnreadableObjectError(
                 Reason.INVALID_JSON, f"{bad.msg} at line {bad.lineno} column {bad.colno}"
             ) from None
         except RecursionError:
             raise UnreadableObjectError(Reason.NESTING_TOO_DEEP, _TOO_DEEP) from None
-        if not records:
+        self._text = text
+        if type(document) is not list:
+            yield 1, document
+            return
+        if not document:
             raise UnreadableObjectError(Reason.EMPTY_OBJECT, "the array holds no records")
-        for position, (value, start, end) in enumerate(records, 1):
-            self._span = (text, start, end)
+        for position, value in enumerate(document, 1):
+            self._element = position
             yield position, value
 
 
-def _document_records(text: str) -> list[tuple[Any, int, int]]:
-    """The records of a `.json` text with their spans: each element of a top-level array, else the
-    document itself. Raises JSONDecodeError unless the whole text is one JSON value."""
-    index = _skip_blanks(text, 0)
-    records: list[tuple[Any, int, int]] = []
-    if text.startswith("[", index):
+def _element_spans(text: str) -> array[int]:
+    """Start and end index of each element of the top-level array `text` (valid JSON: it decoded)."""
+    spans = array("q")
+    index = _skip_blanks(text, _skip_blanks(text, 0) + 1)
+    if text.startswith("]", index):
+        return spans
+    while True:
+        _, end = _scan_value(text, index)
+        spans.extend((index, end))
+        index = _skip_blanks(text, end)
+        if not text.startswith(",", index):
+            return spans
         index = _skip_blanks(text, index + 1)
-        if text.startswith("]", index):
-            index += 1
-        else:
-            while True:
-                value, end = _scan_value(text, index)
-                records.append((value, index, end))
-                index = _skip_blanks(text, end)
-                if text.startswith("]", index):
-                    index += 1
-                    break
-                if not text.startswith(",", index):
-                    raise json.JSONDecodeError("Expecting ',' delimiter", text, index)
-                index = _skip_blanks(text, index + 1)
-    else:
-        value, end = _scan_value(text, index)
-        records.append((value, index, end))
-        index = end
-    index = _skip_blanks(text, index)
-    if index != len(text):
-        raise json.JSONDecodeError("Extra data", text, index)
-    return records
 
 
 def _plain(stream: IO[bytes]) -> Iterator[bytes]:

@@ -274,3 +274,12 @@ def test_a_small_truncated_gzip_keeps_all_its_complete_lines(world: World) -> No
     assert (entry["position"], entry["reason"]) == (0, Reason.UNREADABLE_OBJECT.value)
     assert "truncated after line 500" in entry["detail"]
     assert len(world.records()) == 500
+
+
+def test_every_reason_is_documented_in_the_rejects_table() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "data-model.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `") for line in doc.splitlines() if line.startswith("| `")}
+
+    assert {reason.value for reason in Reason} <= rows
