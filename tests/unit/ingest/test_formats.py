@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import tracemalloc
 import zlib
 from decimal import Decimal
 from hashlib import sha256
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from functions.core.formats import (
     BLANK,
@@ -399,3 +403,27 @@ def test_a_json_document_that_is_not_json_as_a_whole_yields_nothing(data: bytes)
     assert got == []
     assert unreadable is not None
     assert (unreadable.reason, unreadable.position) == (Reason.INVALID_JSON, 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    body=st.lists(
+        st.sampled_from([b'{"n": 1}', b"", b"  ", b"[1]", b"x" * 300, b'"\xc3\xa9"']), max_size=40
+    ).map(b"\n".join),
+    cuts=st.lists(st.integers(0, 4000), max_size=3),
+    chunk=st.integers(1, 300),
+    level=st.sampled_from([0, 1, 9]),
+)
+def test_gzip_in_any_chunking_and_members_reads_like_the_plain_bytes(
+    body: bytes, cuts: list[int], chunk: int, level: int
+) -> None:
+    # Members split anywhere, stored or compressed, read through chunks of any size (down to one byte).
+    bounds = [0, *sorted(min(cut, len(body)) for cut in cuts), len(body)]
+    packed = b"".join(gzip.compress(body[a:b], level) for a, b in itertools.pairwise(bounds))
+
+    with mock.patch("functions.core.formats.CHUNK_BYTES", chunk):
+        plain = drain(body, JSONL)
+        unzipped = drain(packed, ObjectFormat(Format.JSON_LINES, True))
+
+    assert unzipped[0] == plain[0]
+    assert (unzipped[1] is None) == (plain[1] is None)
