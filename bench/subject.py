@@ -128,7 +128,7 @@ class InMemoryStore:
     def owned_natural_keys(self, owner: str) -> Iterator[Any]:
         return iter(())
 
-    def delete_owned(self, keys: Iterable[Any], owner: str, older_than: str) -> int:
+    def delete_owned(self, keys: Iterable[Any], owner: str) -> int:
         return 0
 
     @property

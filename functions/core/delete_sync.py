@@ -20,7 +20,9 @@ def delete_object(services: Services, event: ObjectEvent) -> Outcome:
     whatever is current now — read from S3, never inferred from what the state item remembers.
     """
     event = resolve_key(services, event)
-    lease = acquire_or_wait(services, event, natural=False)
+    # A version deletion may restore a version whose records are natural-key items: flag it up front.
+    natural = services.datasets.for_key(event.key).has_natural_key
+    lease = acquire_or_wait(services, event, natural=natural)
     if lease is None:
         return Outcome(Status.STALE, event.owner, detail="a newer event of this object was already applied")
     if event.is_permanent_version_delete:

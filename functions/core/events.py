@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 OBJECT_CREATED = "Object Created"
 OBJECT_DELETED = "Object Deleted"
@@ -56,14 +56,15 @@ class ObjectEvent:
 
     @property
     def key_candidates(self) -> tuple[str, ...]:
-        """The keys this event may name: the decoded key first, then the key as delivered if it differs."""
+        """The keys this event may name, most likely first: form-decoded (S3's encoding), percent-decoded
+        with '+' kept (keys reported as '%20' for a space), and the key exactly as delivered."""
         if self.raw_key is None or self.raw_key == self.key:
             return (self.key,)
-        return (self.key, self.raw_key)
+        return tuple(dict.fromkeys((self.key, unquote(self.raw_key), self.raw_key)))
 
     def for_key(self, key: str) -> ObjectEvent:
-        """This event, naming `key` (one of `key_candidates`) as the object."""
-        return self if key == self.key else replace(self, key=key)
+        """This event, resolved to name `key` (one of `key_candidates`): it has no other reading left."""
+        return replace(self, key=key, raw_key=key)
 
     @property
     def is_permanent_version_delete(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functions.core.events import ObjectEvent
 from functions.core.lease import Lease, acquire_or_wait, release_unchanged, run_under_lease
 from functions.core.mirror import write_version
-from functions.core.object_keys import resolve_key
+from functions.core.object_keys import key_as_delivered
 from functions.core.objects import UnreadableVersionError
 from functions.core.repository import StateStatus
 from functions.core.services import Outcome, Services, Status
@@ -19,7 +19,6 @@ from functions.core.services import Outcome, Services, Status
 
 def ingest_object(services: Services, event: ObjectEvent) -> Outcome:
     """Apply an Object Created event to the table (idempotent, order-independent)."""
-    event = resolve_key(services, event)
     dataset = services.datasets.for_key(event.key)
     lease = acquire_or_wait(services, event, natural=dataset.has_natural_key)
     if lease is None:
@@ -36,8 +35,11 @@ def ingest_object(services: Services, event: ObjectEvent) -> Outcome:
         except UnreadableVersionError as unreadable:
             return write_version(services, event, lease, dataset, unreadable)
         if stream is None:
-            # A later event (an overwrite or a deletion) describes what the key holds now.
             release_unchanged(services, event.owner, lease)
+            raw = key_as_delivered(services, event)
+            if raw is not None:
+                return ingest_object(services, raw)
+            # A later event (an overwrite or a deletion) describes what the key holds now.
             return Outcome(Status.STALE, event.owner, detail="the announced object version no longer exists")
         return write_version(services, event, lease, dataset, stream)
 

@@ -69,7 +69,7 @@ def remove_everything(
         removed += 1
     writer.flush()
     if prior.natural_owned or prior.dirty:
-        removed += store.delete_owned(store.owned_natural_keys(event.owner), event.owner, event.sequencer)
+        removed += store.delete_owned(store.owned_natural_keys(event.owner), event.owner)
     store.commit(
         event.owner,
         lease.token,
@@ -173,7 +173,7 @@ def _write(
         )
     elif stream is not None:
         version.write_records(stream)
-    removed = _remove_leftovers(services, event, dataset, prior, version.last_position)
+    removed = _remove_leftovers(services, event, dataset, prior, version)
     report = version.report
     key = report_key(event.bucket, event.key, event.sequencer)
     if report.total:
@@ -277,7 +277,7 @@ class _VersionWriter:
         """Two records of one object with the same natural key: the later one wins (it overwrites the
         item), the earlier one is reported, and the count of written records stays exact."""
         partition = item["pk"]["S"]
-        digest = hashlib.blake2b(partition.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        digest = _digest(partition)
         earlier = self._natural.get(digest)
         text = raw if isinstance(raw, bytes) else repr(raw).encode("utf-8", "backslashreplace")
         self._natural[digest] = (position, text[:_NATURAL_RAW_KEPT])
@@ -291,6 +291,10 @@ class _VersionWriter:
             f"natural key {partition!r} again at position {position}, which wins",
             earlier_raw,
         )
+
+    def wrote(self, partition: str) -> bool:
+        """Whether this version wrote the natural-key item `partition` (its leftovers are the others)."""
+        return _digest(partition) in self._natural
 
     def _clear(self, position: int, writer: BatchWriter | None = None) -> None:
         """Delete what an older version may have left at a position this version leaves empty."""
@@ -314,14 +318,20 @@ class _VersionWriter:
         cleaner.flush()
 
 
+def _digest(partition: str) -> bytes:
+    # 16 bytes per natural key this version wrote, instead of the key itself (up to 2 KB).
+    return hashlib.blake2b(partition.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 def _remove_leftovers(
-    services: Services, event: ObjectEvent, dataset: Dataset, prior: ObjectState, last_position: int
+    services: Services, event: ObjectEvent, dataset: Dataset, prior: ObjectState, version: _VersionWriter
 ) -> int:
-    """Delete what older versions of this object wrote and this version does not (the lease is held)."""
+    """Delete what earlier versions (or interrupted attempts) of this object wrote and this version does
+    not (the lease is held)."""
     store = services.store
     removed = 0
     # Position-keyed items beyond this version's end (a shorter overwrite, or a dataset change).
-    keep_up_to = last_position if not dataset.has_natural_key else 0
+    keep_up_to = version.last_position if not dataset.has_natural_key else 0
     # Every clean commit removed the positions beyond its own end (a delete commits 0), so a clean
     # prior state bounds what exists: the query runs only after an interrupted attempt or when the
     # previous version reached further. This saves a request per first upload.
@@ -334,5 +344,7 @@ def _remove_leftovers(
     # Natural-key items can only exist if a committed or interrupted earlier attempt wrote some; the
     # index walk (a read per owned item) is skipped for first uploads and position-keyed objects.
     if prior.natural_owned or prior.dirty:
-        removed += store.delete_owned(store.owned_natural_keys(event.owner), event.owner, event.sequencer)
+        owned = store.owned_natural_keys(event.owner)
+        leftovers = (key for key in owned if not version.wrote(key["pk"]["S"]))
+        removed += store.delete_owned(leftovers, event.owner)
     return removed

@@ -13,12 +13,25 @@ from functions.core.objects import Presence
 from functions.core.services import Services
 
 
-def resolve_key(services: Services, event: ObjectEvent) -> ObjectEvent:
-    """`event`, naming the key it is about. Only keys whose two readings differ cost a look-up.
+def key_as_delivered(services: Services, event: ObjectEvent) -> ObjectEvent | None:
+    """For an Object Created event whose decoded key does not hold the announced version: the event
+    naming the key exactly as delivered, if that key holds it (a version id names one object, so this
+    can never pick the wrong one); else None. Costs a request only on that rare path."""
+    for key in event.key_candidates[1:]:
+        other = event.for_key(key)
+        found = services.objects.presence(other.bucket, key, version_id=other.version_id, etag=other.etag)
+        if found is Presence.ANNOUNCED:
+            return other
+    return None
 
-    In order: the candidate that holds the announced version (a version id names one object, so this
-    is never ambiguous) or ETag; else the one that exists at all in S3; else the one the table already
-    tracks; else the decoded key (nothing of either exists: whatever the event did, it has no records).
+
+def resolve_key(services: Services, event: ObjectEvent) -> ObjectEvent:
+    """The Object Deleted `event`, naming the key it is about. Only keys whose two readings differ cost
+    a look-up (one or two HEAD requests, a GetItem at most).
+
+    In order: the first candidate (decoded key first) that holds the announced version or delete
+    marker; else that exists at all in S3; else that the table already tracks; else the decoded key
+    (nothing of either exists: whatever the event did, that key has no records).
     """
     candidates = event.key_candidates
     if len(candidates) == 1:

@@ -149,7 +149,7 @@ class RecordStore(Protocol):
     def writer(self, on_refused: Callable[[Item, str], None] | None = None) -> BatchWriter: ...
     def positions_after(self, partition: str, position: int) -> Iterator[Key]: ...
     def owned_natural_keys(self, owner: str) -> Iterator[Key]: ...
-    def delete_owned(self, keys: Iterable[Key], owner: str, older_than: str) -> int: ...
+    def delete_owned(self, keys: Iterable[Key], owner: str) -> int: ...
 
 
 def state_key(object_id: str) -> Key:
@@ -423,27 +423,26 @@ class DynamoRecordStore:
             if key["sk"]["S"] == NATURAL_KEY_SORT:
                 yield {"pk": key["pk"], "sk": key["sk"]}
 
-    def delete_owned(self, keys: Iterable[Key], owner: str, older_than: str) -> int:
-        """Delete the items among `keys` that `owner` still owns with a sequencer below `older_than`.
+    def delete_owned(self, keys: Iterable[Key], owner: str) -> int:
+        """Delete the items among `keys` that `owner` still owns.
 
         A consistent BatchGetItem filters first (cheap reads), then each delete carries the same
-        condition, so an item another object has taken over meanwhile is never removed.
+        condition, so an item another object has taken over meanwhile is never removed. (Sequencers
+        are not compared: they order the events of one key only, and the caller has already left out
+        the keys its own version wrote.)
         """
         deleted = 0
         for chunk in _chunks(keys, BATCH_GET_LIMIT):
             for item in self._batch_get(chunk):
-                if (
-                    item.get("owner", {}).get("S") != owner
-                    or item.get("sequencer", {}).get("S", "") >= older_than
-                ):
+                if item.get("owner", {}).get("S") != owner:
                     continue
                 try:
                     self._client.delete_item(
                         TableName=self._table,
                         Key={"pk": item["pk"], "sk": item["sk"]},
-                        ConditionExpression="#owner = :owner AND sequencer < :seq",
+                        ConditionExpression="#owner = :owner",
                         ExpressionAttributeNames={"#owner": "owner"},
-                        ExpressionAttributeValues={":owner": {"S": owner}, ":seq": {"S": older_than}},
+                        ExpressionAttributeValues={":owner": {"S": owner}},
                     )
                     deleted += 1
                 except ClientError as error:
@@ -456,7 +455,7 @@ class DynamoRecordStore:
             self._table: {
                 "Keys": keys,
                 "ConsistentRead": True,
-                "ProjectionExpression": "pk, sk, #owner, sequencer",
+                "ProjectionExpression": "pk, sk, #owner",
                 "ExpressionAttributeNames": {"#owner": "owner"},
             }
         }

@@ -193,17 +193,13 @@ class MemoryRecordStore:
         self.index_lag.clear()  # the index catches up after one look
         return iter([{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in sorted(found)])
 
-    def delete_owned(self, keys: Iterable[Key], owner: str, older_than: str) -> int:
+    def delete_owned(self, keys: Iterable[Key], owner: str) -> int:
         self._check()
         deleted = 0
         for key in keys:
             k = _key(key["pk"]["S"], key["sk"]["S"])
             item = self.items.get(k)
-            if (
-                item
-                and item.get("owner", {}).get("S") == owner
-                and item.get("sequencer", {}).get("S", "") < older_than
-            ):
+            if item and item.get("owner", {}).get("S") == owner:
                 del self.items[k]
                 deleted += 1
         return deleted
