@@ -19,7 +19,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test lint bootstrap synth deploy smoke destroy demo bench clean layer
+.PHONY: help setup test fuzz lint bootstrap synth deploy smoke destroy demo bench clean layer
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -58,6 +58,14 @@ setup: $(VENV)/.stamp-python node_modules/.stamp $(LAYER_DIR)/.stamp $(FUNCTIONS
 # --- quality --------------------------------------------------------------------------------------
 test: setup ## run the whole test suite
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+fuzz: setup ## property tests with random seeds (CI runs them derandomized): FUZZ_EXAMPLES=2000 FUZZ_ROUNDS=5
+	@for round in $$(seq 1 $${FUZZ_ROUNDS:-5}); do \
+	  echo "fuzz round $$round"; \
+	  HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 -q -p no:cacheprovider \
+	    tests/unit/ingest/test_property.py tests/unit/ingest/test_poison.py tests/unit/ingest/test_memory_backend.py \
+	    $(PYTEST_ARGS) || exit 1; \
+	done
 
 lint: setup ## ruff + mypy + dependency audit (pip-audit, npm audit; an unreachable service only warns)
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# Tests size themselves with `tests.fuzzing.examples(n)`, which the fuzz profile raises.
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

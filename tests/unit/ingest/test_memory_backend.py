@@ -19,6 +19,7 @@ from functions.core.events import ObjectEvent
 from functions.core.ingest import ingest_object
 from functions.core.repository import DynamoRecordStore
 from functions.core.services import LeasePolicy, Services
+from tests.fuzzing import examples
 
 from .conftest import REGION, TABLE, create_table
 from .exhaustive import SCENARIOS, operation_sequences, perform
@@ -70,7 +71,9 @@ def table_of(client: Any) -> dict[tuple[str, str], dict[str, Any]]:
     return {(item["pk"]["S"], item["sk"]["S"]): item for item in items}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(history=st.sampled_from(HISTORIES), data=st.data())
 def test_the_memory_store_leaves_the_same_table_as_dynamodb(
     dynamodb: Any, aws_env: None, history: Any, data: st.DataObject

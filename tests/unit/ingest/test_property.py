@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from functions.core.delete_sync import delete_object
 from functions.core.ingest import ingest_object
+from tests.fuzzing import examples
 
 from .conftest import BUCKET, REGION, REJECTS, World, create_table, parse
 
@@ -106,7 +107,9 @@ def emulator(aws_env: None) -> Iterator[tuple[Any, Any, Any]]:
 
 
 @pytest.mark.parametrize("versioned", [True, False], ids=["versioned", "unversioned"])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_table_converges_to_the_bucket_contents(
     emulator: tuple[Any, Any, Any], versioned: bool, data: st.DataObject
@@ -114,7 +117,9 @@ def test_table_converges_to_the_bucket_contents(
     converges(emulator, versioned, data, st.lists(operations(MIXED_KEYS), min_size=1, max_size=10))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_table_follows_the_version_history_of_one_key(
     emulator: tuple[Any, Any, Any], data: st.DataObject
