@@ -1,6 +1,6 @@
 """Rejects reports: one JSON Lines object per object version in the rejects bucket.
 
-Key: `rejects/<source bucket>/<source key>/<sequencer>.jsonl` (sequencer without its left padding;
+Key: `rejects/<source bucket>/<source key>/<sequencer>.jsonl` (sequencer without its padding;
 `rejects/<source bucket>/_long-keys/<sha256 of key>/...` when that would exceed S3's 1,024 bytes).
 The rejects bucket is not the ingest bucket, so a report can never trigger ingest.
 Each line: {"position", "reason", "detail", "record", "record_truncated"}; `position` 0 means the
@@ -23,7 +23,7 @@ MAX_S3_KEY_BYTES: Final = 1024
 
 
 def report_key(bucket: str, key: str, sequencer: str) -> str:
-    version = sequencer.lstrip("0") or "0"
+    version = sequencer.rstrip("0") or "0"  # without the right padding (events.normalize_sequencer)
     candidate = f"rejects/{bucket}/{key}/{version}.jsonl"
     if len(candidate.encode()) <= MAX_S3_KEY_BYTES:
         return candidate
