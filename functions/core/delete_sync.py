@@ -21,12 +21,14 @@ def delete_object(services: Services, event: ObjectEvent) -> Outcome:
     """
     event = resolve_key(services, event)
     # A version deletion may restore a version whose records are natural-key items: flag it up front.
-    natural = services.datasets.for_key(event.key).has_natural_key
-    lease = acquire_or_wait(services, event, natural=natural)
+    dataset = services.datasets.for_key(event.key)
+    lease = acquire_or_wait(services, event, natural=dataset.has_natural_key)
     if lease is None:
         return Outcome(Status.STALE, event.owner, detail="a newer event of this object was already applied")
     if event.is_permanent_version_delete:
-        return run_under_lease(services, event, lease, lambda: mirror_current(services, event, lease))
+        return run_under_lease(
+            services, event, lease, lambda: mirror_current(services, event, lease, dataset)
+        )
     return run_under_lease(
         services,
         event,

@@ -87,7 +87,7 @@ def remove_everything(
     return Outcome(Status.DELETED, event.owner, items_removed=removed, write_requests=writer.requests)
 
 
-def mirror_current(services: Services, event: ObjectEvent, lease: Lease) -> Outcome:
+def mirror_current(services: Services, event: ObjectEvent, lease: Lease, dataset: Dataset) -> Outcome:
     """Make the table mirror whatever version of the key is current now, committed under `event`.
 
     Used when S3 changed which version is current without an Object Created event (a version or a
@@ -98,7 +98,6 @@ def mirror_current(services: Services, event: ObjectEvent, lease: Lease) -> Outc
     try:
         current = services.objects.open_current(event.bucket, event.key)
     except UnreadableVersionError as unreadable:
-        dataset = services.datasets.for_key(event.key)
         return write_version(services, replace(event, version_id=None, etag=None), lease, dataset, unreadable)
     if isinstance(current, NoCurrentVersion):
         return remove_everything(services, event, lease, tombstone_version=current.delete_marker_version_id)
@@ -117,7 +116,7 @@ def mirror_current(services: Services, event: ObjectEvent, lease: Lease) -> Outc
         services,
         mirrored,
         lease,
-        services.datasets.for_key(event.key),
+        dataset,
         current.body,
         status=Status.RESTORED,
     )
