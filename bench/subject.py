@@ -156,6 +156,14 @@ class StreamReader:
     def open(self, bucket: str, key: str, *, version_id: str | None, etag: str | None) -> IO[bytes]:
         return self._stream
 
+    def presence(self, bucket: str, key: str, *, version_id: str | None, etag: str | None) -> Any:
+        from functions.core.objects import Presence
+
+        return Presence.ANNOUNCED  # the benchmark's object is there under the key its event names
+
+    def is_live(self, bucket: str, key: str) -> bool:
+        return True
+
 
 def run_use_case(key: str, objects: Any, store: InMemoryStore | None = None) -> Any:
     """`functions.core.ingest.ingest_object` with the data layer in memory; returns its Outcome."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functions.core.events import ObjectEvent
 from functions.core.lease import acquire_or_wait, run_under_lease
 from functions.core.mirror import mirror_current, remove_everything
-from functions.core.object_keys import resolve_key
+from functions.core.object_keys import resolve_deleted_key
 from functions.core.services import Outcome, Services, Status
 
 
@@ -19,7 +19,7 @@ def delete_object(services: Services, event: ObjectEvent) -> Outcome:
     not) can change which version is current without any other event, so the table then mirrors
     whatever is current now — read from S3, never inferred from what the state item remembers.
     """
-    event = resolve_key(services, event)
+    event = resolve_deleted_key(services, event)
     # A version deletion may restore a version whose records are natural-key items: flag it up front.
     dataset = services.datasets.for_key(event.key)
     lease = acquire_or_wait(services, event, natural=dataset.has_natural_key)

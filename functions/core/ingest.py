@@ -11,7 +11,7 @@ from __future__ import annotations
 from functions.core.events import ObjectEvent
 from functions.core.lease import Lease, acquire_or_wait, release_unchanged, run_under_lease
 from functions.core.mirror import write_version
-from functions.core.object_keys import key_as_delivered
+from functions.core.object_keys import resolve_created_key
 from functions.core.objects import UnreadableVersionError
 from functions.core.repository import StateStatus
 from functions.core.services import Outcome, Services, Status
@@ -19,6 +19,7 @@ from functions.core.services import Outcome, Services, Status
 
 def ingest_object(services: Services, event: ObjectEvent) -> Outcome:
     """Apply an Object Created event to the table (idempotent, order-independent)."""
+    event = resolve_created_key(services, event)
     dataset = services.datasets.for_key(event.key)
     lease = acquire_or_wait(services, event, natural=dataset.has_natural_key)
     if lease is None:
@@ -36,9 +37,6 @@ def ingest_object(services: Services, event: ObjectEvent) -> Outcome:
             return write_version(services, event, lease, dataset, unreadable)
         if stream is None:
             release_unchanged(services, event.owner, lease)
-            raw = key_as_delivered(services, event)
-            if raw is not None:
-                return ingest_object(services, raw)
             # A later event (an overwrite or a deletion) describes what the key holds now.
             return Outcome(Status.STALE, event.owner, detail="the announced object version no longer exists")
         return write_version(services, event, lease, dataset, stream)

@@ -255,7 +255,9 @@ class _VersionWriter:
                 self.report.add(position, value.reason, value.detail, value.raw)
                 self._clear(position)
                 continue
-            raw = records.current_line if records.current_line is not None else value
+            raw = records.current_line  # read once: for .json it locates the element's text
+            if raw is None:
+                raw = value
             try:
                 item = build(position, value)
             except RecordRejectedError as rejected:
@@ -303,6 +305,11 @@ class _VersionWriter:
 
     def _refuse(self, item: Item, message: str) -> None:
         position = int(item["position"]["N"])
+        if not self._position_keyed:
+            # Not written after all: an older version's item under that key is a leftover to remove.
+            digest = _digest(item["pk"]["S"])
+            if self._natural.get(digest, (None,))[0] == position:
+                del self._natural[digest]
         self._refused.append(position)
         self.written -= 1
         self.report.add(position, Reason.REFUSED_BY_DYNAMODB, message, self._raw.get(position, b""))

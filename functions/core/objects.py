@@ -69,6 +69,10 @@ class ObjectReader(Protocol):
         """Whether `key` holds the announced version (or ETag), something else, or nothing."""
         ...
 
+    def is_live(self, bucket: str, key: str) -> bool:
+        """Whether GetObject of `key` (no version) would return an object (not absent, not a marker)."""
+        ...
+
 
 class S3ObjectReader:
     def __init__(self, client: Any) -> None:
@@ -110,18 +114,31 @@ class S3ObjectReader:
                 # HEAD of a delete marker's version id answers 405 with x-amz-delete-marker: that marker.
                 if _code(error) in {"405", "MethodNotAllowed"} and _delete_marker(error)[0]:
                     return Presence.ANNOUNCED
+                if _permanent(error):
+                    return Presence.ANNOUNCED  # there, but unreadable: reading it will report that
                 if _code(error) not in GONE_CODES:
-                    _raise_if_permanent(error)
                     raise
         try:
             self._client.head_object(Bucket=bucket, Key=key)
             return Presence.OTHER
         except ClientError as error:
+            if _permanent(error):
+                return Presence.OTHER
             if _code(error) not in ABSENT_CODES:
-                _raise_if_permanent(error)
                 raise
             # A 404 naming a delete marker: the key exists, hidden behind the marker.
             return Presence.OTHER if _delete_marker(error)[0] else Presence.NONE
+
+    def is_live(self, bucket: str, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if _permanent(error):
+                return True
+            if _code(error) not in ABSENT_CODES:
+                raise
+            return False
+        return True
 
 
 def _pinned(bucket: str, key: str, version_id: str | None, etag: str | None) -> dict[str, Any]:
@@ -143,12 +160,17 @@ def _delete_marker(error: ClientError) -> tuple[bool, str | None]:
     return True, headers.get("x-amz-version-id")
 
 
-def _raise_if_permanent(error: ClientError) -> None:
+def _permanent(error: ClientError) -> bool:
     code = _code(error)
     message = str(error.response.get("Error", {}).get("Message", ""))
     kms_denied = code in {"AccessDenied", "403"} and "kms" in message.lower()
-    if code in PERMANENT_CODES or code.startswith("KMS.") or kms_denied:
-        raise UnreadableVersionError(code, message) from error
+    return code in PERMANENT_CODES or code.startswith("KMS.") or kms_denied
+
+
+def _raise_if_permanent(error: ClientError) -> None:
+    if _permanent(error):
+        code = _code(error)
+        raise UnreadableVersionError(code, str(error.response.get("Error", {}).get("Message", ""))) from error
 
 
 def _code(error: ClientError) -> str:

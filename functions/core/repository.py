@@ -390,10 +390,14 @@ class DynamoRecordStore:
             raise
 
     def has_state(self, object_id: str) -> bool:
+        """Whether some event of the object was ever committed (a lease alone leaves no trace here)."""
         response = self._client.get_item(
-            TableName=self._table, Key=state_key(object_id), ConsistentRead=True, ProjectionExpression="pk"
+            TableName=self._table,
+            Key=state_key(object_id),
+            ConsistentRead=True,
+            ProjectionExpression="sequencer",
         )
-        return "Item" in response
+        return "sequencer" in response.get("Item", {})
 
     # --- records ----------------------------------------------------------------------------------
     def writer(self, on_refused: Callable[[Item, str], None] | None = None) -> DynamoBatchWriter:

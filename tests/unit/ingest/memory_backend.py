@@ -168,7 +168,7 @@ class MemoryRecordStore:
 
     def has_state(self, object_id: str) -> bool:
         self._check()
-        return object_id in self.states
+        return "sequencer" in self.states.get(object_id, {})
 
     # --- records ------------------------------------------------------------------------------------
     def writer(self, on_refused: Callable[[Item, str], None] | None = None) -> MemoryBatchWriter:

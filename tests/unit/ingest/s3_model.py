@@ -148,6 +148,10 @@ class ModelReader:
             return Presence.ANNOUNCED
         return Presence.OTHER
 
+    def is_live(self, bucket: str, key: str) -> bool:
+        current = self.history.current if key == self.history.key else None
+        return current is not None and current.body is not None
+
 
 def jsonl(lines: list[Any]) -> bytes:
     """JSON Lines; a `None` line is not JSON (a rejected record)."""

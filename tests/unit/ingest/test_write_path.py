@@ -268,3 +268,17 @@ def test_keys_are_read_whatever_their_encoding(world: World, key: str, encoding:
     deletion = encoded(world.delete(key))
     assert deliver(world, deletion).status == "deleted"
     assert world.records() == {}
+
+
+def test_deleting_a_key_never_touches_a_live_sibling_whose_name_reads_the_same(
+    unversioned_world: World,
+) -> None:
+    # "x y" arrives form-encoded as "x+y"; the object literally named "x+y" arrives as "x%2By". Deleting
+    # "x y" must not be taken for a deletion of "x+y", although "x+y" is one reading of its key.
+    world = unversioned_world
+    for key in ("data/x y.jsonl", "data/x+y.jsonl"):
+        deliver(world, world.put(key, jsonl({"k": key})))
+
+    deliver(world, world.delete("data/x y.jsonl"))
+
+    assert world.records() == rows({"k": "data/x+y.jsonl"}, key="data/x+y.jsonl")
