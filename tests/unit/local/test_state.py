@@ -107,7 +107,7 @@ def test_state_and_log_files_are_never_opened_through_a_symlink(tmp_path: Path) 
 @pytest.fixture
 def bystander() -> Iterator[subprocess.Popen[bytes]]:
     """A process of this user that is not an emulator."""
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    process = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"])  # until killed
     yield process
     process.kill()
     process.wait()
