@@ -10,7 +10,7 @@ import typer
 # typer 0.29 bundles its own click: its usage errors are these classes, not the `click` package's.
 from typer._click import exceptions as click_errors
 
-from eventpipe.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError
 
 app = typer.Typer(
     name="eventpipe",

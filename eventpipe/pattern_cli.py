@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from eventpipe.errors import UsageError
+from eventpipe.contract.errors import UsageError
 
 EXAMPLES = """\
 Examples:
@@ -112,7 +112,7 @@ def pattern_test(
 
 def run_pattern_test(*, consumer_name: str, event_file: Path, bucket: str | None) -> PatternTestResult:
     """Evaluate the consumer's deployed pattern against the event file (UsageError on bad input)."""
-    from eventpipe.patterns import InvalidPatternError, compile_pattern
+    from eventpipe.contract.patterns import InvalidPatternError, compile_pattern
 
     chosen = _find_consumer(consumer_name, _load_registry())
     event = _read_event(event_file)
@@ -136,7 +136,7 @@ def run_pattern_test(*, consumer_name: str, event_file: Path, bucket: str | None
 
 def _load_registry() -> Sequence[Any]:
     try:
-        from infra.consumers import CONSUMERS
+        from eventpipe.contract.consumers import CONSUMERS
     except ImportError:
         raise UsageError(
             "the consumer registry infra/consumers.py cannot be imported: run from the repository"
@@ -208,7 +208,7 @@ def _process_alive(pid: int) -> bool:
 
 def _shape_warnings(event: Mapping[str, Any]) -> tuple[str, ...]:
     """A hint when the file is not AWS-shaped: the match answer is then about a shape AWS never sends."""
-    from eventpipe.event_schema import InvalidS3EventError, load_s3_event_validator
+    from eventpipe.contract.event_schema import InvalidS3EventError, load_s3_event_validator
 
     try:
         validate = load_s3_event_validator()

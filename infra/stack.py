@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from eventpipe.contract.consumers import CONSUMERS, Consumer, LambdaTarget, validate_registry
 from infra.config import ConfigError, StageConfig
 from infra.constructs.access_logs import AccessLogsBucket
 from infra.constructs.alarm_topic import AlarmTopic
@@ -18,7 +19,6 @@ from infra.constructs.functions_package import FunctionsPackage
 from infra.constructs.ingest_bucket import IngestBucket
 from infra.constructs.records_table import RecordsTable
 from infra.constructs.rejects_bucket import RejectsBucket
-from infra.consumers import CONSUMERS, Consumer, LambdaTarget, validate_registry
 
 
 class EventpipeStack(Stack):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from eventpipe.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError
 
 if TYPE_CHECKING:
     from eventpipe.local.emulator import Emulator

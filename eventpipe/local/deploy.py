@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from eventpipe.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError
 from eventpipe.local import quirks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

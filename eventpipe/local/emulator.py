@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from eventpipe.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError
 from eventpipe.local.auth import LocalCredentials, sign_headers
 from eventpipe.local.deploy import PROJECT_ROOT
 from eventpipe.local.state import (

@@ -9,8 +9,6 @@ would. Delivery is asynchronous, like EventBridge: `publish` returns once the ev
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import logging
 import random
@@ -20,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from eventpipe.local.clock import DEFAULT_TIME_SCALE, LocalClock, Scheduler
 from eventpipe.local.target_input import InputError, render_input
 
 log = logging.getLogger("eventpipe.local.engine")
@@ -27,7 +26,6 @@ log = logging.getLogger("eventpipe.local.engine")
 # EventBridge's defaults when a target has no RetryPolicy.
 DEFAULT_MAX_RETRY_ATTEMPTS = 185
 DEFAULT_MAX_EVENT_AGE_SECONDS = 86_400
-DEFAULT_TIME_SCALE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,16 +140,22 @@ class Senders(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Timing:
-    """Local time scale: one AWS second of backoff/event age lasts `scale` real seconds."""
+    """The engine's delays on the local clock (`clock.py`): one AWS second of backoff or event age
+    lasts `scale` real seconds."""
 
     scale: float = DEFAULT_TIME_SCALE
     replay_start_delay: float = 1.0  # real seconds a replay stays STARTING (AWS: about a minute)
     replay_event_gap: float = 0.01
 
+    @property
+    def clock(self) -> LocalClock:
+        return LocalClock(self.scale)
+
     def backoff(self, retries: int) -> float:
         # Exponential backoff with jitter (half to full delay), 1 s .. 180 s in AWS terms.
         aws_delay = min(180.0, 2.0**retries)
-        return random.uniform(aws_delay / 2, aws_delay) * self.scale  # noqa: S311 - jitter, not crypto
+        jittered = random.uniform(aws_delay / 2, aws_delay)  # noqa: S311 - jitter, not crypto
+        return self.clock.local_seconds(jittered)
 
 
 class EventEngine:
@@ -171,14 +175,10 @@ class EventEngine:
         self._senders = senders
         self._timing = timing or Timing()
         self._matches = matcher or _default_matcher()
-        self._queue: list[tuple[float, int, _Delivery]] = []
-        self._order = itertools.count()
-        self._cond = threading.Condition()
-        self._in_flight = 0
+        self._stats_lock = threading.Lock()
         self._replays: dict[str, ReplayRun] = {}
         self._archive_log: dict[str, list[ArchivedEvent]] = {}
         self._archive_lock = threading.Lock()
-        self._stopping = False
         self.stats: dict[str, int] = dict.fromkeys(
             (
                 "published",
@@ -192,12 +192,7 @@ class EventEngine:
             ),
             0,
         )
-        self._threads = [
-            threading.Thread(target=self._work, name=f"eventpipe-delivery-{n}", daemon=True)
-            for n in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._scheduler = Scheduler(name="eventpipe-delivery", workers=workers)
 
     # ---- intake -------------------------------------------------------------------------------
     def publish(self, bus: str, event: dict[str, Any], *, replay: ReplayRun | None = None) -> int:
@@ -248,28 +243,7 @@ class EventEngine:
 
     # ---- delivery -----------------------------------------------------------------------------
     def _schedule(self, delivery: _Delivery, *, delay: float) -> None:
-        with self._cond:
-            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._order), delivery))
-            self._cond.notify()
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopping and (not self._queue or self._queue[0][0] > time.monotonic()):
-                    timeout = self._queue[0][0] - time.monotonic() if self._queue else None
-                    self._cond.wait(timeout)
-                if self._stopping:
-                    return
-                _, _, delivery = heapq.heappop(self._queue)
-                self._in_flight += 1
-            try:
-                self._attempt(delivery)
-            except Exception:  # the worker must survive anything a target does
-                log.exception("unexpected delivery failure")
-            finally:
-                with self._cond:
-                    self._in_flight -= 1
-                    self._cond.notify_all()
+        self._scheduler.call_later(delay, lambda: self._attempt(delivery))
 
     def _attempt(self, delivery: _Delivery) -> None:
         try:
@@ -314,7 +288,7 @@ class EventEngine:
         policy = delivery.target.get("RetryPolicy") or {}
         max_retries = int(policy.get("MaximumRetryAttempts", DEFAULT_MAX_RETRY_ATTEMPTS))
         max_age = float(policy.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE_SECONDS))
-        aws_age = (time.monotonic() - delivery.first_attempt) / self._timing.scale
+        aws_age = self._timing.clock.aws_seconds(time.monotonic() - delivery.first_attempt)
         exhausted = None
         if delivery.retries >= max_retries:
             exhausted = "MaximumRetryAttempts"
@@ -388,24 +362,18 @@ class EventEngine:
     # ---- settling -----------------------------------------------------------------------------
     def busy(self, horizon: float = 2.0) -> bool:
         """True while a delivery runs, one is due within `horizon` seconds, or a replay is active."""
-        with self._cond:
-            if self._in_flight or (self._queue and self._queue[0][0] <= time.monotonic() + horizon):
-                return True
+        if self._scheduler.busy(horizon):
+            return True
         return any(run.state in ("STARTING", "RUNNING", "CANCELLING") for run in self._replays.values())
 
     def pending(self) -> int:
-        with self._cond:
-            return len(self._queue) + self._in_flight
+        return self._scheduler.pending()
 
     def shutdown(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self._scheduler.shutdown()
 
     def _count(self, name: str) -> None:
-        with self._cond:
+        with self._stats_lock:
             self.stats[name] += 1
 
 
@@ -417,6 +385,6 @@ def _json_or_text(body: str) -> Any:
 
 
 def _default_matcher() -> Callable[[dict[str, Any], dict[str, Any]], bool]:
-    from eventpipe.patterns import matches
+    from eventpipe.contract.patterns import matches
 
     return matches

@@ -494,7 +494,7 @@ def _patch_events(hooks: Hooks) -> None:
         ResourceNotFoundException,
     )
 
-    from eventpipe.patterns import InvalidPatternError, validate_pattern
+    from eventpipe.contract.patterns import InvalidPatternError, validate_pattern
 
     _replace(events_notifications, "_send_safe_notification", lambda *args, **kwargs: None)  # H6
     _replace(events_models.Rule, "send_to_targets", lambda self, *args, **kwargs: None)  # H2

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlparse
 
 import boto3
 
-from eventpipe.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError
 from eventpipe.local import quirks
 from eventpipe.local.auth import LocalCredentials, SignedRequestsOnly, refuse, verify_sigv4
 from eventpipe.local.deploy import PROJECT_ROOT, deploy, ensure_template

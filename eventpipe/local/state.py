@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from eventpipe.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError
 from eventpipe.local.deploy import PROJECT_ROOT
 
 STATE_FILE = "state.json"

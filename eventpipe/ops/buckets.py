@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from eventpipe.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError
 from eventpipe.ops.context import OpsContext
 
 _DELETE_BATCH = 1000  # DeleteObjects maximum

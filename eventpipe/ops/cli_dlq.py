@@ -8,7 +8,7 @@ import typer
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from eventpipe.errors import UsageError
+from eventpipe.contract.errors import UsageError
 from eventpipe.ops import inventory
 from eventpipe.ops.cli_support import (
     AsJson,

@@ -9,7 +9,7 @@ import typer
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from eventpipe.errors import EventpipeError, UsageError
+from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.ops import inventory
 from eventpipe.ops.buckets import empty_stack_buckets, stack_buckets, stack_protection
 from eventpipe.ops.cli_support import (

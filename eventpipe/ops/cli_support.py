@@ -10,7 +10,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from eventpipe.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError
 from eventpipe.ops.context import OpsContext, aws_errors, resolve_context
 
 P = ParamSpec("P")

@@ -23,7 +23,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from eventpipe.errors import EventpipeError, UsageError
+from eventpipe.contract.errors import EventpipeError, UsageError
 
 DEFAULT_STACK = "eventpipe-dev"
 LOCAL_ENV_FLAG = "EVENTPIPE_LOCAL"
@@ -232,9 +232,9 @@ def _rule_name(rule_arn: str | None) -> str | None:
 
 
 def load_registry() -> tuple[Any, ...]:
-    """`infra.consumers.CONSUMERS`, or () when the registry cannot be imported (installed CLI, no repo)."""
+    """The consumer registry (`eventpipe.contract.consumers.CONSUMERS`), or () when it cannot be loaded."""
     try:
-        from infra.consumers import CONSUMERS  # type: ignore[import-not-found,unused-ignore]
+        from eventpipe.contract.consumers import CONSUMERS  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return ()
     return tuple(CONSUMERS)

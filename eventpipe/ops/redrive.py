@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from eventpipe.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError
 from eventpipe.ops.context import ConsumerResources, OpsContext, TargetKind
 from eventpipe.ops.deadletters import FAILURES, DeadLetter, QueueReader
 

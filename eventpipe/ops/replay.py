@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventpipe.errors import EventpipeError, UsageError
+from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.ops.context import OpsContext
 
 TERMINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})

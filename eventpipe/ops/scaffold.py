@@ -1,6 +1,6 @@
 """`eventpipe consumers new`: everything a new consumer needs, written in the project's style.
 
-The registry entry is appended to `CONSUMERS` in `infra/consumers.py` (the CDK construct then adds
+The registry entry is appended to `CONSUMERS` in `eventpipe/contract/consumers.py` (the CDK construct adds
 the rule, DLQ, retry policy, alarms and outputs). A Lambda consumer also gets
 `functions/<name_with_underscores>/handler.py` (thin handler), `functions/core/<name_with_underscores>.py`
 (its domain function) and a unit test, modelled on the ingest consumer.
@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eventpipe.errors import UsageError
-from eventpipe.patterns import InvalidPatternError, validate_pattern
-from infra.consumers import RESERVED_NAMES
+from eventpipe.contract.consumers import RESERVED_NAMES
+from eventpipe.contract.errors import UsageError
+from eventpipe.contract.patterns import InvalidPatternError, validate_pattern
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-REGISTRY_FILE = Path("infra") / "consumers.py"
+REGISTRY_FILE = Path("eventpipe") / "contract" / "consumers.py"
 TARGET_CLASSES = {
     "lambda": "LambdaTarget()",
     "sqs": "QueueTarget()",

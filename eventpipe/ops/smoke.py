@@ -40,11 +40,11 @@ from urllib.parse import quote_plus
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from eventpipe.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError
+from eventpipe.contract.patterns import matches
 from eventpipe.ops import inventory
 from eventpipe.ops.context import FORWARDER, ConsumerResources, OpsContext, TargetKind, pascal_case
 from eventpipe.ops.deadletters import DLQ, DeadLetter, QueueReader, queue_depth
-from eventpipe.patterns import matches
 from functions.core.repository import STATE_PREFIX, STATE_SORT
 
 SMOKE_PREFIX = "_smoke/"

@@ -1,4 +1,4 @@
-"""Turns one registry entry (`infra.consumers.Consumer`) into everything a reliable consumer needs.
+"""Turns one registry entry (`contract.consumers.Consumer`) into everything a reliable consumer needs.
 
 For every consumer, whatever its target kind: a rule on the project bus with the entry's pattern
 scoped to the ingest bucket, an encrypted TLS-only DLQ, an explicit retry policy, alarms, outputs.
@@ -23,6 +23,15 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from eventpipe.contract.consumers import (
+    Consumer,
+    EventBusTarget,
+    LambdaTarget,
+    QueueTarget,
+    RetryOverride,
+    StateMachineTarget,
+    TopicTarget,
+)
 from infra.config import StageConfig
 from infra.constructs.alarms import describe, queue_depth_alarm
 from infra.constructs.consumer_function import ConsumerFunction
@@ -32,15 +41,6 @@ from infra.constructs.guarded_rule import GuardedRule, RetrySettings
 from infra.constructs.log_groups import log_group
 from infra.constructs.records_table import RecordsTable
 from infra.constructs.secure_queue import secure_queue
-from infra.consumers import (
-    Consumer,
-    EventBusTarget,
-    LambdaTarget,
-    QueueTarget,
-    RetryOverride,
-    StateMachineTarget,
-    TopicTarget,
-)
 from infra.nag import acknowledge
 
 # A queue target is read by its own consumer; alarm when it stops keeping up, not on every message.

@@ -16,13 +16,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from eventpipe.contract.consumers import Consumer, LambdaTarget
 from infra.config import StageConfig
 from infra.constructs.alarms import describe, function_failure_alarms, queue_depth_alarm
 from infra.constructs.functions_package import ARCHITECTURE, RUNTIME, FunctionsPackage
 from infra.constructs.log_groups import log_group
 from infra.constructs.records_table import RecordsTable
 from infra.constructs.secure_queue import secure_queue
-from infra.consumers import Consumer, LambdaTarget
 from infra.nag import acknowledge
 
 METRICS_NAMESPACE = "eventpipe"

@@ -13,8 +13,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from eventpipe.contract.consumers import scoped_pattern
 from infra.constructs.guarded_rule import GuardedRule
-from infra.consumers import scoped_pattern
 
 FORWARDER_RUNBOOK = "forwarder-dlq"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from infra_template import Synthesized, load
 
-from infra.consumers import (
+from eventpipe.contract.consumers import (
     CONSUMERS,
     Consumer,
     EventBusTarget,

@@ -19,8 +19,15 @@ from infra_template import (
 )
 from stack_fixtures import CDK_CONTEXT, EXTRA_CONSUMERS, FOREIGN_BUS_ARN, KINDS_CONSUMERS, KINDS_CONTEXT
 
+from eventpipe.contract.consumers import (
+    CONSUMERS,
+    Consumer,
+    EventBusTarget,
+    LambdaTarget,
+    QueueTarget,
+    TopicTarget,
+)
 from infra.config import StageConfig, load_config
-from infra.consumers import CONSUMERS, Consumer, EventBusTarget, LambdaTarget, QueueTarget, TopicTarget
 
 
 def cases(target_type: type | None = None) -> list[Any]:
@@ -221,7 +228,7 @@ def test_topic_consumer_topic_is_encrypted_tls_only_and_publishable_by_its_rule_
 
 
 def test_kinds_stack_covers_every_target_kind() -> None:
-    from infra.consumers import TARGET_KINDS
+    from eventpipe.contract.consumers import TARGET_KINDS
 
     assert {c.target.kind for c in KINDS_CONSUMERS} == set(TARGET_KINDS)
     assert EXTRA_CONSUMERS[0].ignore_replays  # the replay opt-out is exercised too

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from stack_fixtures import REPO_ROOT
 
-from infra.consumers import (
+from eventpipe.contract.consumers import (
     CONSUMERS,
     Consumer,
     LambdaTarget,
@@ -150,7 +150,8 @@ def test_registry_refuses_duplicate_names() -> None:
 
 def test_registry_is_importable_without_aws_cdk() -> None:
     code = (
-        "import sys, infra.consumers; sys.exit(1 if any(m.startswith('aws_cdk') for m in sys.modules) else 0)"
+        "import sys, eventpipe.contract.consumers; "
+        "sys.exit(1 if any(m.startswith('aws_cdk') for m in sys.modules) else 0)"
     )
 
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, check=False)

@@ -15,7 +15,7 @@ from urllib.parse import quote_plus
 import pytest
 from botocore.exceptions import ClientError
 
-from eventpipe.event_schema import load_s3_event_validator
+from eventpipe.contract.event_schema import load_s3_event_validator
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from eventpipe.event_schema import InvalidS3EventError, load_s3_event_validator
+from eventpipe.contract.event_schema import InvalidS3EventError, load_s3_event_validator
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from eventpipe.cli import app
-from eventpipe.errors import UsageError
-from eventpipe.patterns import validate_pattern
-from infra.consumers import CONSUMERS
+from eventpipe.contract.consumers import CONSUMERS
+from eventpipe.contract.errors import UsageError
+from eventpipe.contract.patterns import validate_pattern
 
 BUCKET = "eventpipe-dev-ingest"
 KNOWN = ", ".join(consumer.name for consumer in CONSUMERS)

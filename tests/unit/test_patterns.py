@@ -1,4 +1,4 @@
-"""EventBridge pattern semantics (eventpipe.patterns), table-driven from the AWS documentation.
+"""EventBridge pattern semantics (eventpipe.contract.patterns), table-driven from the AWS documentation.
 
 Each case states what AWS does; moto gets several of these wrong (aws-facts gap 9), which is why
 local mode and `eventpipe pattern test` rely on this module.
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from eventpipe.patterns import (
+from eventpipe.contract.patterns import (
     InvalidPatternError,
     compile_pattern,
     flatten_event,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from eventpipe.event_schema import load_s3_event_validator
+from eventpipe.contract.event_schema import load_s3_event_validator
 from eventpipe.local.s3_events import ObjectChange, build_event, next_sequencer
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ops_fakes import Deployed
 
-from eventpipe.errors import EventpipeError, UsageError
+from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.ops.context import (
     LOCAL_ENV_FLAG,
     STATE_DIR_ENV,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from ops_fakes import Deployed
 
-from eventpipe.errors import EventpipeError, UsageError
+from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.ops import replay
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

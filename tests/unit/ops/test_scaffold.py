@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from eventpipe.errors import UsageError
+from eventpipe.contract.errors import UsageError
 from eventpipe.ops import cli, scaffold
 
 REPO = Path(scaffold.PROJECT_ROOT)
@@ -23,14 +23,18 @@ REPO = Path(scaffold.PROJECT_ROOT)
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     """A copy of the parts of the repository the scaffold reads and writes."""
-    shutil.copytree(REPO / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "eventpipe" / "contract",
+        tmp_path / "eventpipe" / "contract",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     shutil.copytree(REPO / "functions", tmp_path / "functions", ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 
 
 def load_registry(root: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        f"scaffolded_registry_{id(root)}", root / "infra" / "consumers.py"
+        f"scaffolded_registry_{id(root)}", root / "eventpipe" / "contract" / "consumers.py"
     )
     assert spec is not None
     assert spec.loader is not None
@@ -73,7 +77,7 @@ def test_a_lambda_consumer_gets_a_handler_domain_and_test_that_pass_and_lint(roo
     result = scaffold.scaffold("thumbnails", "lambda", pattern=None, root=root)
 
     assert {str(p) for p in result.files} == {
-        "infra/consumers.py",
+        "eventpipe/contract/consumers.py",
         "functions/thumbnails/__init__.py",
         "functions/thumbnails/handler.py",
         "functions/core/thumbnails.py",
@@ -117,12 +121,12 @@ def test_a_lambda_consumer_gets_a_handler_domain_and_test_that_pass_and_lint(roo
     ],
 )
 def test_bad_or_taken_names_are_refused_and_nothing_is_written(root: Path, name: str, message: str) -> None:
-    registry = (root / "infra" / "consumers.py").read_text()
+    registry = (root / "eventpipe" / "contract" / "consumers.py").read_text()
 
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         scaffold.scaffold(name, "lambda", pattern=None, root=root)
 
-    assert (root / "infra" / "consumers.py").read_text() == registry
+    assert (root / "eventpipe" / "contract" / "consumers.py").read_text() == registry
 
 
 @pytest.mark.parametrize(
@@ -149,7 +153,7 @@ def test_unknown_target_is_refused(root: Path) -> None:
 
 
 def test_registry_names_are_read_from_the_source(root: Path) -> None:
-    source = (root / "infra" / "consumers.py").read_text()
+    source = (root / "eventpipe" / "contract" / "consumers.py").read_text()
 
     assert scaffold.registry_names(source) == existing(root)
 
@@ -162,7 +166,13 @@ def test_the_cli_scaffolds_into_the_project_root(root: Path, monkeypatch: pytest
     result = CliRunner().invoke(app, ["consumers", "new", "fan-out", "--target", "sns", "--json"])
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"name": "fan-out", "target": "sns", "files": ["infra/consumers.py"]}
+    assert json.loads(result.stdout) == {
+        "name": "fan-out",
+        "target": "sns",
+        "files": ["eventpipe/contract/consumers.py"],
+    }
     again = CliRunner().invoke(app, ["consumers", "new", "fan-out", "--target", "sns"])
     assert again.exit_code == 2
-    assert again.stderr.strip() == "error: consumer 'fan-out' already exists in infra/consumers.py"
+    assert (
+        again.stderr.strip() == "error: consumer 'fan-out' already exists in eventpipe/contract/consumers.py"
+    )

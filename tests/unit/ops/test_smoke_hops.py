@@ -12,6 +12,8 @@ import typer
 from ops_fakes import BUCKET, Deployed, s3_event
 from typer.testing import CliRunner
 
+from eventpipe.contract.consumers import consumer_by_name
+from eventpipe.contract.patterns import matches
 from eventpipe.ops import cli, cli_support
 from eventpipe.ops.smoke import (
     OBJECT_CREATED,
@@ -22,9 +24,7 @@ from eventpipe.ops.smoke import (
     canary_event,
     canary_key,
 )
-from eventpipe.patterns import matches
 from functions.core.datasets import DatasetRegistry
-from infra.consumers import consumer_by_name
 
 
 def test_the_canary_lands_in_the_default_dataset_and_reaches_ingest_delete_sync_and_audit() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from eventpipe.errors import UsageError
+from eventpipe.contract.errors import UsageError
 from eventpipe.ops.timeparse import format_age, parse_duration, parse_time
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)

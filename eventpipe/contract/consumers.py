@@ -288,7 +288,7 @@ def validate_registry(consumers: Sequence[Consumer]) -> None:
     """Refuse, before anything is built, what CloudFormation, EventBridge or the CLI would refuse later:
     names that collide (also after PascalCase: they become construct ids and output keys), reserved
     names, and patterns EventBridge rejects. The message is one line naming the consumer."""
-    from eventpipe.patterns import InvalidPatternError, validate_pattern
+    from eventpipe.contract.patterns import InvalidPatternError, validate_pattern
 
     seen: dict[str, str] = {}
     for consumer in consumers:

@@ -15,7 +15,9 @@ from typing import Any
 import fastjsonschema
 
 # Located from this file, never from the working directory: `schemas/` sits at the repository root.
-S3_EVENT_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "s3-eventbridge-event.schema.json"
+S3_EVENT_SCHEMA_PATH = (
+    Path(__file__).resolve().parent.parent.parent / "schemas" / "s3-eventbridge-event.schema.json"
+)
 
 S3EventValidator = Callable[[Mapping[str, Any]], Any]
 

@@ -1,0 +1,4 @@
+"""Shared facts of the pipeline.
+
+Imported by infra, the operator CLI, local mode and bench; imports none of them (standard library only).
+"""
