@@ -16,9 +16,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from eventpipe.contract.errors import EventpipeError
-from eventpipe.local import quirks
+from eventpipe.local import template_adaptation
+from eventpipe.local.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Inputs of the synthesized template: a change to any of these makes the template stale.
 CDK_SOURCES = ("app.py", "cdk.json", "infra", "schemas")
 
@@ -106,7 +106,7 @@ def deploy(
 ) -> Deployment:
     """Create `stack` from the adapted template, wait for CREATE_COMPLETE, then apply post-deploy fixes."""
     started = time.monotonic()
-    adapted = quirks.adapt_template(json.loads(template_file.read_text()))
+    adapted = template_adaptation.adapt_template(json.loads(template_file.read_text()))
 
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=endpoint_url, region_name=region)
@@ -137,7 +137,7 @@ def deploy(
         for resource in cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
         if "LogicalResourceId" in resource  # moto lists the types it skipped without one
     }
-    quirks.post_deploy(adapted, physical, client, region=region, account=account, stack=stack)
+    template_adaptation.post_deploy(adapted, physical, client, region=region, account=account, stack=stack)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
     return Deployment(stack=stack, outputs=outputs, physical_ids=physical, seconds=time.monotonic() - started)
 

@@ -18,7 +18,7 @@ import boto3
 
 from eventpipe.contract.errors import EventpipeError
 from eventpipe.local.auth import LocalCredentials, sign_headers
-from eventpipe.local.deploy import PROJECT_ROOT
+from eventpipe.local.paths import PROJECT_ROOT
 from eventpipe.local.state import (
     INSTANCE_ENV,
     absolute,

@@ -1,10 +1,11 @@
 """The local EventBridge delivery engine: rules, targets, retries, dead-letter queues, archives.
 
 moto stores buses, rules, targets and archives faithfully but its delivery does not behave like
-EventBridge (see quirks.py). This engine replaces the delivery: it reads the stored topology
-through a `Topology` (moto-specific code stays in quirks.py), matches with `eventpipe.patterns`,
-and delivers through the emulator's own AWS APIs (boto3), so a target sees exactly what a client
-would. Delivery is asynchronous, like EventBridge: `publish` returns once the event is accepted.
+EventBridge (see docs/local-mode.md). This engine replaces the delivery: it reads the stored topology
+through a `Topology` (moto-specific code stays in `moto_patches`), matches with the contract's
+pattern engine, schedules on local mode's one clock (`clock.py`) and delivers through the emulator's
+own AWS APIs (`senders.py`), so a target sees exactly what a client would. Delivery is asynchronous,
+like EventBridge: `publish` returns once the event is accepted.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""How the event engine reaches its targets: the emulator's own AWS APIs, like EventBridge's."""
+"""The one way local mode sends to a target or a destination: the emulator's own AWS APIs.
+
+The EventBridge engine delivers to rule targets through it, and the Lambda runtime sends its
+invocation records to async destinations (SQS, SNS) through it, so both reach a queue or a topic the
+same way a client would."""
 
 from __future__ import annotations
 
@@ -23,14 +27,16 @@ class AwsSenders:
         *,
         endpoint_url: str,
         region: str,
-        account: str,
-        lambda_runtime: Callable[[], Any],
         credentials: LocalCredentials,
+        lambda_runtime: Callable[[], Any] = lambda: None,
+        attempts: int = 1,
     ) -> None:
-        self._endpoint, self._account = endpoint_url.rstrip("/"), account
+        self._endpoint = endpoint_url.rstrip("/")
         session = boto3.session.Session(region_name=region, **credentials.boto3_kwargs())
-        # One attempt per call: retrying is the engine's job, with the target's RetryPolicy.
-        config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+        # One attempt per call by default: retrying is the engine's job, with the target's RetryPolicy.
+        config = Config(
+            retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=5, read_timeout=30
+        )
         self._sqs = session.client("sqs", endpoint_url=endpoint_url, config=config)
         self._sns = session.client("sns", endpoint_url=endpoint_url, config=config)
         self._sfn = session.client("stepfunctions", endpoint_url=endpoint_url, config=config)
@@ -44,9 +50,12 @@ class AwsSenders:
         attributes: dict[str, str] | None = None,
         group_id: str | None = None,
     ) -> None:
-        name = queue_arn.rsplit(":", 1)[-1]
+        parts = queue_arn.split(":", 5)
+        if len(parts) < 6:
+            raise DeliveryError("InvalidTarget", f"Queue ARN {queue_arn} is not valid.")
+        account, name = parts[4], parts[5]
         request: dict[str, Any] = {
-            "QueueUrl": f"{self._endpoint}/{self._account}/{name}",
+            "QueueUrl": f"{self._endpoint}/{account}/{name}",
             "MessageBody": body,
         }
         if attributes:
@@ -59,6 +68,18 @@ class AwsSenders:
 
     def sns_publish(self, topic_arn: str, body: str) -> None:
         _call(self._sns.publish, TopicArn=topic_arn, Message=body)
+
+    def send_to_destination(self, destination_arn: str, body: str) -> None:
+        """Send `body` to an SQS queue or an SNS topic (Lambda's async destinations) by its ARN."""
+        service = destination_arn.split(":")[2] if destination_arn.count(":") >= 5 else ""
+        if service == "sqs":
+            self.sqs_send(destination_arn, body)
+        elif service == "sns":
+            self.sns_publish(destination_arn, body)
+        else:
+            raise DeliveryError(
+                "UnsupportedTarget", f"Destination {destination_arn} is not supported locally."
+            )
 
     def sfn_start(self, state_machine_arn: str, body: str) -> None:
         _call(

@@ -1,8 +1,8 @@
 """The emulator process: `python -m eventpipe.local.server --state-dir DIR [--port N] [--stage S]`.
 
-One process holds moto's server, the event engine and the Lambda runtime, so the hooks in quirks.py
-can reach moto's in-process backends. It deploys the stack, writes the state file (the readiness
-signal `Emulator.start` waits for) and serves until SIGTERM/SIGINT. A small control endpoint on its
+One process holds moto's server, the event engine and the Lambda runtime, so the patches in
+`moto_patches` can reach moto's in-process backends. It deploys the stack, writes the state file (the
+readiness signal `Emulator.start` waits for) and serves until SIGTERM/SIGINT. A small control endpoint on its
 own port answers `GET /idle` and `GET /status` (used by `Emulator.wait_idle`).
 
 Both endpoints answer only requests signed with the credentials generated for this run (auth.py),
@@ -27,10 +27,12 @@ from urllib.parse import parse_qs, urlparse
 import boto3
 
 from eventpipe.contract.errors import EventpipeError
-from eventpipe.local import quirks
+from eventpipe.local import moto_patches
 from eventpipe.local.auth import LocalCredentials, SignedRequestsOnly, refuse, verify_sigv4
-from eventpipe.local.deploy import PROJECT_ROOT, deploy, ensure_template
-from eventpipe.local.engine import DEFAULT_TIME_SCALE, EventEngine, Timing
+from eventpipe.local.clock import LocalClock
+from eventpipe.local.deploy import deploy, ensure_template
+from eventpipe.local.engine import EventEngine, Timing
+from eventpipe.local.paths import PROJECT_ROOT
 from eventpipe.local.senders import AwsSenders
 from eventpipe.local.state import (
     INSTANCE_ENV,
@@ -161,33 +163,36 @@ class RunningEmulator:
         from eventpipe.local.lambda_runtime import LambdaRuntime
 
         self.credentials = credentials
-        self.hooks = quirks.Hooks(account=ACCOUNT, region=REGION)
-        quirks.install(self.hooks)
+        self.hooks = moto_patches.Hooks(account=ACCOUNT, region=REGION)
+        moto_patches.install(self.hooks)
         self._moto = _SignedMotoServer(port=port, credentials=credentials)
         self.endpoint = self._moto.endpoint
         self.session = boto3.session.Session(region_name=REGION, **credentials.boto3_kwargs())
         # One clock for EventBridge backoff and Lambda's async retries: AWS seconds x scale.
-        scale = float(os.environ.get("EVENTPIPE_LOCAL_TIME_SCALE", DEFAULT_TIME_SCALE))
+        clock = LocalClock.from_environment()
+        # One sender for rule targets and Lambda destinations.
+        senders = AwsSenders(
+            endpoint_url=self.endpoint,
+            region=REGION,
+            credentials=credentials,
+            lambda_runtime=lambda: self.hooks.runtime,
+        )
         self.runtime = LambdaRuntime(
             endpoint_url=self.endpoint,
             region=REGION,
             account=ACCOUNT,
             project_root=PROJECT_ROOT,
             log_dir=state_dir / "logs",
-            time_scale=scale,
+            time_scale=clock.scale,
             max_workers_per_function=int(os.environ.get("EVENTPIPE_LOCAL_LAMBDA_CONCURRENCY", "0")) or None,
-            config_generation=quirks.lambda_config_generation,
+            config_generation=moto_patches.lambda_config_generation,
             credentials=credentials,
-        )
-        senders = AwsSenders(
-            endpoint_url=self.endpoint,
-            region=REGION,
-            account=ACCOUNT,
-            credentials=credentials,
-            lambda_runtime=lambda: self.hooks.runtime,
+            senders=senders,
         )
         self.engine = EventEngine(
-            topology=quirks.MotoTopology(ACCOUNT, REGION), senders=senders, timing=Timing(scale=scale)
+            topology=moto_patches.MotoTopology(ACCOUNT, REGION),
+            senders=senders,
+            timing=Timing(scale=clock.scale),
         )
         self.hooks.engine, self.hooks.runtime = self.engine, self.runtime
         self._control = ThreadingHTTPServer(("127.0.0.1", 0), _control_handler(self))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from eventpipe.contract.errors import EventpipeError
-from eventpipe.local.deploy import PROJECT_ROOT
+from eventpipe.local.paths import PROJECT_ROOT
 
 STATE_FILE = "state.json"
 INSTANCE_ENV = "EVENTPIPE_LOCAL_INSTANCE"

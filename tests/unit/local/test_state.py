@@ -27,7 +27,7 @@ from eventpipe.ops import context
 def eventpipe(*args: str) -> subprocess.CompletedProcess[str]:
     """The CLI as a user runs it (its one-line error handling included)."""
     return subprocess.run(
-        [sys.executable, "-m", "eventpipe.cli", *args],
+        [sys.executable, "-m", "eventpipe.ops.main", *args],
         capture_output=True,
         text=True,
         timeout=60,

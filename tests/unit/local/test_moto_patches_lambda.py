@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from eventpipe.local import quirks
+from eventpipe.local.moto_patches import awslambda
 
 
 class _Backend:
@@ -18,23 +18,23 @@ class _Backend:
 
 
 def test_a_write_moves_the_counter_after_it_ran() -> None:
-    write = quirks._bumping(_Backend.update_function_configuration)
-    before = quirks.lambda_config_generation()
+    write = awslambda.bumping(_Backend.update_function_configuration)
+    before = awslambda.lambda_config_generation()
 
     assert write(_Backend(), "fn") == "updated fn"
-    assert quirks.lambda_config_generation() == before + 1
+    assert awslambda.lambda_config_generation() == before + 1
 
 
 def test_a_failed_write_moves_the_counter_too() -> None:
-    write: Any = quirks._bumping(_Backend.delete_function)
-    before = quirks.lambda_config_generation()
+    write: Any = awslambda.bumping(_Backend.delete_function)
+    before = awslambda.lambda_config_generation()
 
     with pytest.raises(LookupError):
         write(_Backend(), "fn")
-    assert quirks.lambda_config_generation() == before + 1
+    assert awslambda.lambda_config_generation() == before + 1
 
 
 def test_every_patched_write_exists_on_motos_lambda_backend() -> None:
     from moto.awslambda.models import LambdaBackend
 
-    assert all(callable(getattr(LambdaBackend, name, None)) for name in quirks.LAMBDA_CONFIGURATION_WRITES)
+    assert all(callable(getattr(LambdaBackend, name, None)) for name in awslambda.LAMBDA_CONFIGURATION_WRITES)

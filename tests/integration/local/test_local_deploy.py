@@ -1,5 +1,6 @@
 """The real synthesized template, deployed into the emulator, yields what CloudFormation would create
-on AWS: each test names the template adaptation (eventpipe/local/quirks.py) it guards."""
+on AWS: each test names the template adaptation (eventpipe/local/template_adaptation.py; catalogue in
+docs/local-mode.md) it guards."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def eventpipe(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "eventpipe.cli", *args],
+        [sys.executable, "-m", "eventpipe.ops.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -17,7 +17,7 @@ from eventpipe.ops.cli import register
 from eventpipe.ops.smoke import SMOKE_PREFIX
 from tests.e2e.flows import Pipeline
 from tests.integration.conftest import Mailbox
-from tests.integration.test_ops_replay_redrive import set_ingest_env
+from tests.integration.flows.test_ops_replay_redrive import set_ingest_env
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """Local Lambda execution environments: worker processes kept warm between invocations.
 
-Each environment is one `lambda_worker.py HANDLER` child (`command`, chosen by the runtime) speaking JSON
-lines over its stdin/stdout (see lambda_worker.py); the function's output goes to its log file. An environment
+Each environment is one `worker.py HANDLER` child (`command`, chosen by the runtime) speaking JSON
+lines over its stdin/stdout (see worker.py); the function's output goes to its log file. An environment
 enforces the function's timeout by killing the process, and reports a crash, a failed init or a timeout
 with the error Lambda's runtime would return. `EnvironmentPool` holds one function's environments:
 warm ones are reused, a configuration change retires them, at most `limit` run at once.
@@ -35,7 +35,7 @@ class Outcome:
 
 
 class ExecutionEnvironment:
-    """A warm execution environment: one `lambda_worker` child process for one configuration."""
+    """A warm execution environment: one `worker.py` child process for one configuration."""
 
     def __init__(
         self,

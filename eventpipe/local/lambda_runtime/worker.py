@@ -1,7 +1,7 @@
 """One local Lambda execution environment: a child process that imports one handler once and then
 serves invocations, one at a time, until its stdin closes.
 
-Started by `eventpipe.local.lambda_runtime` as `FUNCTIONS_PYTHON -I .../lambda_worker.py HANDLER` with
+Started by `eventpipe.local.lambda_runtime` as `FUNCTIONS_PYTHON -I .../worker.py HANDLER` with
 the function's environment: isolated mode keeps PYTHON* variables, user site-packages and the working
 directory off the path, and the worker adds LAMBDA_TASK_ROOT itself, as Lambda's runtime does. The
 script uses only the standard library, so it runs on the functions' own environment.

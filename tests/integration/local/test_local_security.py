@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from eventpipe.local.auth import LocalCredentials, sign_headers
 from eventpipe.local.emulator import Emulator
 
-PROBES = "tests.integration.lambda_probes"
+PROBES = "tests.integration.local.lambda_probes"
 
 
 def _http(request: urllib.request.Request) -> tuple[int, dict[str, str], bytes]:
@@ -237,7 +237,7 @@ def test_a_function_importing_a_package_missing_from_requirements_fails_locally(
     # typer is installed in the dev environment, but functions/requirements.txt does not list it.
     assert (
         "typer"
-        not in (Path(__file__).resolve().parents[2] / "functions" / "requirements.txt").read_text().lower()
+        not in (Path(__file__).resolve().parents[3] / "functions" / "requirements.txt").read_text().lower()
     )
 
     error, payload = _invoke(emulator, probe("import_dev_only"))

@@ -1,5 +1,5 @@
 """Tiny Lambda handlers that make the local runtime's behaviour observable (process id, environment,
-context, attempts). Deployed by the runtime tests as `tests.integration.lambda_probes.<name>`, imported
+context, attempts). Deployed by the runtime tests as `tests.integration.local.lambda_probes.<name>`, imported
 from the project root like the real functions."""
 
 from __future__ import annotations

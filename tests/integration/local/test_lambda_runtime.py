@@ -27,8 +27,8 @@ from eventpipe.local.lambda_runtime import FunctionNotFoundError, LambdaRuntime,
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PROBES = "tests.integration.lambda_probes"
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PROBES = "tests.integration.local.lambda_probes"
 # The module's own moto server checks no signature; the runtime passes these to its workers.
 CREDENTIALS = LocalCredentials.generate()
 
@@ -459,7 +459,7 @@ def test_shutdown_stops_every_worker_process(endpoint: str, deploy: Deploy, tmp_
         os.kill(pid, 0)
 
 
-# --- through the emulator's Lambda API (the Invoke hook in quirks.py hands calls to the runtime) -----
+# --- through the emulator's Lambda API (the Invoke patch H5 hands calls to the runtime) -----
 
 
 @pytest.fixture(scope="module")
@@ -575,7 +575,7 @@ def test_emulator_event_invocations_are_retried_then_recorded_in_the_failure_des
 def test_with_a_config_generation_a_configuration_read_is_reused_until_the_counter_moves(
     endpoint: str, deploy: Deploy, clients: dict[str, Any], tmp_path: Path
 ) -> None:
-    """The emulator's hooks move the counter on every Lambda configuration write (quirks H11); here the
+    """The emulator's hooks move the counter on every Lambda configuration write (moto_patches H11); here the
     test moves it, to show that the runtime trusts it: no move, no re-read."""
     generation = 0
     cached = LambdaRuntime(

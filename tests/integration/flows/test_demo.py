@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.demo import Landed, Reject, sample_files, verify
+from eventpipe.local.demo import Landed, Reject, sample_files, verify
 from eventpipe.local.deploy import ensure_template, template_is_stale
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _run_demo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -25,7 +25,7 @@ def _run_demo(*args: str) -> subprocess.CompletedProcess[str]:
     env.pop("AWS_ENDPOINT_URL", None)
     template = ensure_template("dev")
     return subprocess.run(
-        [sys.executable, "-m", "eventpipe.cli", "demo", "--template", str(template), *args],
+        [sys.executable, "-m", "eventpipe.ops.main", "demo", "--template", str(template), *args],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
