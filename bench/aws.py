@@ -16,16 +16,17 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from eventpipe.local.auth import LocalCredentials
+
 REGION = "us-east-1"
 BUCKET = "bench-ingest"
 REJECTS_BUCKET = "bench-rejects"
 TABLE = "bench-records"
 
-# Any credentials work against moto; set them before any client exists so nothing looks for real ones.
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
+# Any credentials work against moto; set before any client exists so nothing looks for real ones. They
+# come from local mode's one source of throwaway credentials (a fresh pair per run).
+RUN_CREDENTIALS = {
+    **LocalCredentials.generate().aws_environment(),
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
@@ -42,7 +43,8 @@ class EmbeddedAws:
     """A moto server in a daemon thread of this process; `reset()` empties every service between runs."""
 
     def __init__(self) -> None:
-        os.environ.update(DUMMY_CREDENTIALS)
+        os.environ.update(RUN_CREDENTIALS)
+        os.environ.pop("AWS_SESSION_TOKEN", None)  # a real session's token must not ride along
         # werkzeug logs one line per request to stderr; thousands of them would bury the report.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.config import BenchConfig
 from bench.results import BenchResult
 from bench.subject import HANDLER_MODULE, handler_environment
+from eventpipe.local.auth import LocalCredentials
 
 _TIMED = "import time\nstarted = time.perf_counter()\n{code}\nprint(time.perf_counter() - started)\n"
 
@@ -44,7 +45,8 @@ def _environment(project_root: Path, *, lambda_like: bool) -> dict[str, str]:
     env["PYTHONPATH"] = str(project_root)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # never write .pyc into the work tree from a benchmark
     env |= {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
-    env |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    env |= LocalCredentials.generate().aws_environment()  # throwaway: the timed code calls no AWS
+    env.pop("AWS_SESSION_TOKEN", None)
     if lambda_like:
         env |= _LAMBDA_ONLY
     return env

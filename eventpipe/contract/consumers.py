@@ -109,6 +109,14 @@ Target = LambdaTarget | QueueTarget | TopicTarget | StateMachineTarget | EventBu
 TARGET_KINDS: tuple[str, ...] = ("lambda", "sqs", "sns", "sfn", "bus")
 
 
+# EventBridge's limits for a target's RetryPolicy, by API field: (minimum, maximum). EventBridge API
+# Reference, "RetryPolicy" (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_RetryPolicy.html).
+RETRY_POLICY_LIMITS: Mapping[str, tuple[int, int]] = {
+    "MaximumRetryAttempts": (0, 185),
+    "MaximumEventAgeInSeconds": (60, 86_400),
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class RetryOverride:
     """Per-consumer override of the stage's target retry policy (EventBridge -> target)."""
@@ -117,10 +125,12 @@ class RetryOverride:
     max_event_age_seconds: int | None = None
 
     def __post_init__(self) -> None:  # the EventBridge RetryPolicy limits
-        if self.max_retry_attempts is not None and not 0 <= self.max_retry_attempts <= 185:
-            raise ValueError(f"max_retry_attempts must be 0..185, got {self.max_retry_attempts}")
-        if self.max_event_age_seconds is not None and not 60 <= self.max_event_age_seconds <= 86400:
-            raise ValueError(f"max_event_age_seconds must be 60..86400, got {self.max_event_age_seconds}")
+        low, high = RETRY_POLICY_LIMITS["MaximumRetryAttempts"]
+        if self.max_retry_attempts is not None and not low <= self.max_retry_attempts <= high:
+            raise ValueError(f"max_retry_attempts must be {low}..{high}, got {self.max_retry_attempts}")
+        low, high = RETRY_POLICY_LIMITS["MaximumEventAgeInSeconds"]
+        if self.max_event_age_seconds is not None and not low <= self.max_event_age_seconds <= high:
+            raise ValueError(f"max_event_age_seconds must be {low}..{high}, got {self.max_event_age_seconds}")
 
 
 # --- consumers ------------------------------------------------------------------------------------

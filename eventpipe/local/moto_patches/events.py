@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from eventpipe.contract.consumers import RETRY_POLICY_LIMITS
 from eventpipe.local.moto_patches.hooks import Hooks
 from eventpipe.local.moto_patches.patching import replace
 from eventpipe.local.s3_events import aws_time
@@ -93,12 +94,8 @@ def install(hooks: Hooks) -> None:
     replace(events_models.EventsBackend, "put_events", put_events)
 
 
-# EventBridge's limits for a target's RetryPolicy.
-_RETRY_LIMITS = {"MaximumRetryAttempts": (0, 185), "MaximumEventAgeInSeconds": (60, 86_400)}
-
-
 def _retry_policy_problem(policy: dict[str, Any], position: int) -> str | None:
-    for field_name, (low, high) in _RETRY_LIMITS.items():
+    for field_name, (low, high) in RETRY_POLICY_LIMITS.items():
         if field_name not in policy:
             continue
         value = int(policy[field_name])

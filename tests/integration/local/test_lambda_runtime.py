@@ -44,9 +44,7 @@ def endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def clients(endpoint: str) -> dict[str, Any]:
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    )
+    session = boto3.session.Session(region_name=REGION, **CREDENTIALS.boto3_kwargs())
     return {name: session.client(name, endpoint_url=endpoint) for name in ("lambda", "sqs", "iam")}
 
 
