@@ -28,7 +28,7 @@ help: ## list the targets
 $(VENV)/.stamp-python: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON_BOOT) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev,local,cdk]"
 	@touch $@
 
 node_modules/.stamp: package.json package-lock.json $(VENV)/.stamp-python
@@ -63,14 +63,16 @@ fuzz: setup ## property tests with random seeds (CI runs them derandomized): FUZ
 	@for round in $$(seq 1 $${FUZZ_ROUNDS:-5}); do \
 	  echo "fuzz round $$round"; \
 	  HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 -q -p no:cacheprovider \
-	    tests/unit/ingest/test_property.py tests/unit/ingest/test_poison.py tests/unit/ingest/test_memory_backend.py \
+	    tests/unit/functions_core/convergence/test_property.py tests/unit/functions_core/domain/test_poison.py \
+	    tests/unit/functions_core/convergence/test_memory_backend.py \
 	    $(PYTEST_ARGS) || exit 1; \
 	done
 
-lint: setup ## ruff + mypy + dependency audit (pip-audit, npm audit; an unreachable service only warns)
+lint: setup ## ruff + mypy + import contracts (docs/architecture.md) + dependency audit (pip-audit, npm audit; an unreachable service only warns)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app.py infra functions eventpipe bench .ci/audit.py
+	$(BIN)/lint-imports
 	$(BIN)/python .ci/audit.py
 
 # --- CDK --------------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ _TIMED = "import time\nstarted = time.perf_counter()\n{code}\nprint(time.perf_co
 # in Lambda with active tracing, Powertools' Tracer (the X-Ray SDK). Reported, not judged.
 _FIRST_CALL_SETUP = (
     f"import {HANDLER_MODULE}\n"
-    "from functions.core.runtime import base_services\n"
-    "from functions.core.observability import get_tracer\n"
+    "from functions.core.wiring.lambda_services import base_services\n"
+    "from functions.core.wiring.observability import get_tracer\n"
     "base_services()\n"
     "get_tracer()"
 )

@@ -17,7 +17,7 @@ from typing import Any
 from bench.config import BenchConfig
 from bench.results import BenchResult
 from bench.stats import percentile
-from functions.core.records import position_sort_key
+from functions.core.domain.table_layout import position_sort_key
 
 UPLOAD_THREADS = 8
 # The probe's reads are served by the emulator process too: pausing between them, and reading only the

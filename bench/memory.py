@@ -59,7 +59,7 @@ def run(config: BenchConfig, aws: EmbeddedAws) -> BenchResult:
         "records": records,
         "runs": config.memory_runs,
         "source": "GetObject stream from the embedded moto server (parent process)",
-        "subject": "functions.core.ingest.ingest_object on the S3 body, in-memory RecordStore",
+        "subject": "functions.core.use_cases.ingest.ingest_object on the S3 body, in-memory RecordStore",
         "baseline": "GetObject body .read() whole, decode, splitlines, json per line (fresh process per run)",
         "measure": "VmHWM - VmRSS just before ingesting (/proc/self/status; peak reset via clear_refs)",
     }

@@ -32,7 +32,7 @@ def _reset_peak() -> bool:
 
 
 def _ingest_whole(body: Any) -> int:
-    from functions.core.formats import decode_json  # imported before the baseline, see main()
+    from functions.core.domain.readers import decode_json  # imported before the baseline, see main()
 
     records = 0
     text = body.read().decode("utf-8")
@@ -46,7 +46,7 @@ def _ingest_whole(body: Any) -> int:
 def main(mode: str, endpoint: str, bucket: str, key: str) -> None:
     import boto3
 
-    import functions.core.formats  # noqa: F401 - loaded before the baseline: code is not data
+    import functions.core.domain.readers  # noqa: F401 - loaded before the baseline: code is not data
     from bench import subject
 
     s3 = boto3.client("s3", endpoint_url=endpoint)

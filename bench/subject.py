@@ -18,6 +18,7 @@ from typing import IO, Any, Protocol
 
 from bench.aws import BUCKET, REJECTS_BUCKET, TABLE
 from bench.events import LambdaContext, object_created, sequencer
+from functions.core.wiring import env as names
 
 HANDLER_MODULE = "functions.ingest.handler"
 
@@ -29,12 +30,12 @@ captured_output = io.StringIO()
 def handler_environment(endpoint: str | None) -> dict[str, str]:
     """The ingest function's environment as the stack sets it (plus the emulator endpoint)."""
     env = {
-        "TABLE_NAME": TABLE,
-        "REJECTS_BUCKET": REJECTS_BUCKET,
-        "MAX_JSON_ARRAY_BYTES": str(64 * 1024 * 1024),
-        "POWERTOOLS_SERVICE_NAME": "ingest",
-        "POWERTOOLS_METRICS_NAMESPACE": "eventpipe",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
+        names.TABLE_NAME: TABLE,
+        names.REJECTS_BUCKET: REJECTS_BUCKET,
+        names.MAX_JSON_ARRAY_BYTES: str(64 * 1024 * 1024),
+        names.POWERTOOLS_SERVICE_NAME: "ingest",
+        names.POWERTOOLS_METRICS_NAMESPACE: "eventpipe",
+        names.POWERTOOLS_LOG_LEVEL: "INFO",
     }
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
@@ -95,7 +96,7 @@ class InMemoryStore:
         self.writers: list[CountingWriter] = []
 
     def acquire(self, object_id: str, sequencer: str, token: str, **_: Any) -> Any:
-        from functions.core.repository import Acquired, ObjectState
+        from functions.core.domain.object_state import Acquired, ObjectState
 
         return Acquired(prior=ObjectState())
 
@@ -157,7 +158,7 @@ class StreamReader:
         return self._stream
 
     def presence(self, bucket: str, key: str, *, version_id: str | None, etag: str | None) -> Any:
-        from functions.core.objects import Presence
+        from functions.core.domain.object_versions import Presence
 
         return Presence.ANNOUNCED  # the benchmark's object is there under the key its event names
 
@@ -166,11 +167,11 @@ class StreamReader:
 
 
 def run_use_case(key: str, objects: Any, store: InMemoryStore | None = None) -> Any:
-    """`functions.core.ingest.ingest_object` with the data layer in memory; returns its Outcome."""
-    from functions.core.datasets import DatasetRegistry
-    from functions.core.events import ObjectEvent
-    from functions.core.ingest import ingest_object
-    from functions.core.services import Services
+    """`functions.core.use_cases.ingest.ingest_object` with the data layer in memory; returns its Outcome."""
+    from functions.core.domain.datasets import DatasetRegistry
+    from functions.core.domain.events import ObjectEvent
+    from functions.core.use_cases.ingest import ingest_object
+    from functions.core.use_cases.ports import Services
 
     services = Services(
         store=store or InMemoryStore(),
@@ -189,16 +190,16 @@ class CpuStages:
     """The per-record pipeline of the ingest code, cut into stages, with the data layer in memory."""
 
     description = (
-        "functions.core.ingest.ingest_object (people dataset: fastjsonschema + natural key) with an "
-        "in-memory RecordStore / ObjectReader / ReportSink; stages: formats.read_records alone, "
+        "functions.core.use_cases.ingest.ingest_object (people dataset: fastjsonschema + natural key) "
+        "with an in-memory RecordStore / ObjectReader / ReportSink; stages: readers.read_records alone, "
         "+ records.ItemBuilder.build without schema"
     )
     key = "people/bench.jsonl"
 
     def __init__(self) -> None:
-        from functions.core.datasets import Dataset
-        from functions.core.formats import detect_format
-        from functions.core.records import Provenance
+        from functions.core.domain.datasets import Dataset
+        from functions.core.domain.formats import detect_format
+        from functions.core.domain.records import Provenance
 
         detected = detect_format(self.key)
         assert detected is not None
@@ -215,7 +216,7 @@ class CpuStages:
         )
 
     def _records(self, stream: IO[bytes]) -> Any:
-        from functions.core.formats import read_records
+        from functions.core.domain.readers import read_records
 
         return read_records(stream, self._format, max_json_bytes=64 * 1024 * 1024)
 
@@ -223,8 +224,8 @@ class CpuStages:
         return sum(1 for _ in self._records(stream))
 
     def read_convert(self, stream: IO[bytes]) -> int:
-        from functions.core.formats import BLANK, Malformed
-        from functions.core.records import ItemBuilder, RecordRejectedError
+        from functions.core.domain.readers import BLANK, Malformed
+        from functions.core.domain.records import ItemBuilder, RecordRejectedError
 
         builder = ItemBuilder(self._unvalidated, self._provenance)
         writer = CountingWriter()
@@ -253,7 +254,7 @@ def streaming_ingest() -> Callable[[IO[bytes], str], int]:
     """For the memory probe: ingest one S3 body through the use case, items into the counting store.
 
     The ingest modules are imported here, before the probe takes its baseline: code is not data."""
-    import functions.core.ingest  # noqa: F401
+    import functions.core.use_cases.ingest  # noqa: F401
 
     def ingest(body: IO[bytes], key: str) -> int:
         outcome = run_use_case(key, StreamReader(body))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.core.delete_sync import delete_object
-from functions.core.entrypoint import handle_object_event
-from functions.core.events import OBJECT_DELETED
-from functions.core.observability import logger, metrics, traced_handler
+from functions.core.domain.events import OBJECT_DELETED
+from functions.core.use_cases.delete_sync import delete_object
+from functions.core.wiring.object_event_handler import handle_object_event
+from functions.core.wiring.observability import logger, metrics, traced_handler
 
 
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)

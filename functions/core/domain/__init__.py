@@ -1,0 +1,1 @@
+"""What the data is: events, formats, datasets, records, reports and object state (no I/O)."""

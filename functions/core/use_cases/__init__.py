@@ -1,0 +1,1 @@
+"""What an event does to the table, written against the ports in `ports.py`."""

@@ -1,0 +1,103 @@
+"""The object lease: one processing attempt at a time may change an object's items.
+
+`acquire_or_wait` takes it (or says the event is stale); `holding` guarantees that an attempt which
+fails, for whatever reason, gives it back marked dirty, so the next attempt cleans conservatively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from functions.core.domain.events import ObjectEvent
+from functions.core.domain.object_state import Acquired, ObjectState, TransientStoreError
+from functions.core.use_cases.outcome import Outcome, Status
+from functions.core.use_cases.ports import Services
+
+
+class ObjectBusyError(TransientStoreError):
+    """Another processor holds the object's lease longer than this invocation can wait: retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to change one object's items, held by one processing attempt."""
+
+    token: str
+    prior: ObjectState
+
+
+def lease_token(services: Services, event: ObjectEvent) -> str:
+    """Retries of an attempt reclaim their own lease at once; two concurrent deliveries of one event do
+    not share it (they would otherwise both write, one past the other's commit)."""
+    return f"{event.event_id}/{services.invocation_id}" if services.invocation_id else event.event_id
+
+
+def acquire_or_wait(services: Services, event: ObjectEvent, *, natural: bool) -> Lease | None:
+    """Take the object's lease for this event; None when the event is stale (a newer one exists)."""
+    store, policy = services.store, services.lease
+    token = lease_token(services, event)
+    deadline = services.clock() + policy.max_wait_seconds
+    announced = False
+    pause = policy.poll_seconds
+    while True:
+        result = store.acquire(
+            event.owner,
+            event.sequencer,
+            token,
+            now=services.clock(),
+            lease_seconds=policy.lease_seconds,
+            natural=natural,
+        )
+        if isinstance(result, Acquired):
+            return Lease(token=token, prior=result.prior)
+        if result.stale:
+            if result.current.lease_token == token:
+                # Our own earlier attempt (crashed, now retried) still holds the lease: hand it over now
+                # rather than make the newer event wait for the lease to expire.
+                store.release(event.owner, token, dirty=True)
+            return None
+        if not announced and (result.current.lease_token is not None):
+            store.announce(event.owner, event.sequencer)
+            announced = True
+        if services.clock() + pause > deadline:
+            raise ObjectBusyError(f"{event.owner} is being processed by another event; retry later")
+        services.sleep(pause)
+        pause = min(pause * 2, 5.0)
+
+
+@contextmanager
+def holding(services: Services, owner: str, lease: Lease) -> Iterator[Lease]:
+    """The block runs under `lease`; if it raises anything, the lease is given back marked dirty before
+    the exception propagates. (If that fails too, the original failure still surfaces, with a note:
+    an unreleased lease expires by itself.) A block that completes must commit or release itself."""
+    try:
+        yield lease
+    except BaseException as failure:
+        try:
+            services.store.release(owner, lease.token, dirty=True)
+        except Exception as release_error:
+            failure.add_note(f"releasing the lease of {owner} failed too: {release_error!r}")
+        raise
+
+
+def release_unchanged(services: Services, owner: str, lease: Lease) -> None:
+    """Give the lease back without having written anything: the object's state is as it was."""
+    services.store.release(owner, lease.token, dirty=lease.prior.dirty)
+
+
+class Superseded(Exception):  # control flow, not an error
+    """A newer event of the same object is waiting: stop writing, it will finish the job."""
+
+
+def run_under_lease(
+    services: Services, event: ObjectEvent, lease: Lease, work: Callable[[], Outcome]
+) -> Outcome:
+    """Run `work` holding `lease`: it commits or releases; on any failure the lease goes back dirty.
+    A `Superseded` writer becomes the SUPERSEDED outcome (the newer event redoes everything)."""
+    try:
+        with holding(services, event.owner, lease):
+            return work()
+    except Superseded:
+        return Outcome(Status.SUPERSEDED, event.owner, detail="a newer event took over")

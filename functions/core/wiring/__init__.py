@@ -1,0 +1,1 @@
+"""The Lambda side: environment, settings, AWS clients, observability, the handler shape."""

@@ -1,0 +1,14 @@
+"""The environment variable names of every consumer function: written once here, set by the stack
+(infra/constructs/consumer_function.py), read by `settings.py`, and reproduced by the benchmark.
+
+No imports, so the CDK app can import it without loading anything of the Lambda code.
+"""
+
+TABLE_NAME = "TABLE_NAME"
+REJECTS_BUCKET = "REJECTS_BUCKET"
+MAX_JSON_ARRAY_BYTES = "MAX_JSON_ARRAY_BYTES"
+# Read by Powertools itself (https://docs.powertools.aws.dev/lambda/python/latest/#environment-variables).
+POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+POWERTOOLS_TRACE_DISABLED = "POWERTOOLS_TRACE_DISABLED"
