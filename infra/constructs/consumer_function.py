@@ -17,6 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from eventpipe.contract.consumers import Consumer, LambdaTarget
+from functions.core.wiring import env
 from infra.config import StageConfig
 from infra.constructs.alarms import describe, function_failure_alarms, queue_depth_alarm
 from infra.constructs.functions_package import ARCHITECTURE, RUNTIME, FunctionsPackage
@@ -89,12 +90,12 @@ class ConsumerFunction(Construct):
             role=self.role,
             log_group=logs,
             environment={
-                "TABLE_NAME": records.table.table_name,
-                "REJECTS_BUCKET": rejects_bucket.bucket_name,
-                "MAX_JSON_ARRAY_BYTES": str(config.max_json_array_bytes),
-                "POWERTOOLS_SERVICE_NAME": consumer.name,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": config.log_level,
+                env.TABLE_NAME: records.table.table_name,
+                env.REJECTS_BUCKET: rejects_bucket.bucket_name,
+                env.MAX_JSON_ARRAY_BYTES: str(config.max_json_array_bytes),
+                env.POWERTOOLS_SERVICE_NAME: consumer.name,
+                env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+                env.POWERTOOLS_LOG_LEVEL: config.log_level,
             },
         )
         acknowledge(
