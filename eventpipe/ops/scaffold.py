@@ -2,8 +2,9 @@
 
 The registry entry is appended to `CONSUMERS` in `eventpipe/contract/consumers.py` (the CDK construct adds
 the rule, DLQ, retry policy, alarms and outputs). A Lambda consumer also gets
-`functions/<name_with_underscores>/handler.py` (thin handler), `functions/core/<name_with_underscores>.py`
-(its domain function) and a unit test, modelled on the ingest consumer.
+`functions/<name_with_underscores>/handler.py` (thin handler),
+`functions/core/use_cases/<name_with_underscores>.py` (its domain function) and a unit test, modelled
+on the ingest consumer.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def scaffold(
         planned[root / "functions" / module / "handler.py"] = HANDLER_TEMPLATE.format(
             name=name, module=module
         )
-        planned[root / "functions" / "core" / f"{module}.py"] = DOMAIN_TEMPLATE.format(
+        planned[root / "functions" / "core" / "use_cases" / f"{module}.py"] = DOMAIN_TEMPLATE.format(
             name=name, module=module
         )
         planned[root / "tests" / "unit" / "functions" / f"test_{module}_handler.py"] = TEST_TEMPLATE.format(
@@ -180,9 +181,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from functions.core.events import InvalidEventError, ObjectEvent
-from functions.core.observability import logger, metrics, traced_handler
-from functions.core.{module} import handle_{module}
+from functions.core.domain.events import InvalidEventError, ObjectEvent
+from functions.core.use_cases.{module} import handle_{module}
+from functions.core.wiring.observability import logger, metrics, traced_handler
 
 
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
@@ -212,7 +213,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.core.events import ObjectEvent
+from functions.core.domain.events import ObjectEvent
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ def test_a_lambda_consumer_gets_a_handler_domain_and_test_that_pass_and_lint(roo
         "eventpipe/contract/consumers.py",
         "functions/thumbnails/__init__.py",
         "functions/thumbnails/handler.py",
-        "functions/core/thumbnails.py",
+        "functions/core/use_cases/thumbnails.py",
         "tests/unit/functions/test_thumbnails_handler.py",
     }
     assert load_registry(root).CONSUMERS[-1].handler == "functions.thumbnails.handler.lambda_handler"
@@ -116,7 +116,7 @@ def test_a_lambda_consumer_gets_a_handler_domain_and_test_that_pass_and_lint(roo
         ("x" * 41, "invalid consumer name"),
         ("ingest", "consumer 'ingest' already exists"),
         ("deletesync", "collides with existing 'delete-sync'"),
-        ("events", "functions/core/events.py already exists"),
+        ("ports", "functions/core/use_cases/ports.py already exists"),
         ("forwarder", "consumer name 'forwarder' is reserved"),
     ],
 )
