@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from eventpipe.contract import outputs as output_names
 from eventpipe.contract.consumers import CONSUMERS, Consumer, LambdaTarget, validate_registry
 from infra.config import ConfigError, StageConfig
 from infra.constructs.access_logs import AccessLogsBucket
@@ -91,18 +92,19 @@ class EventpipeStack(Stack):
 
     def _add_outputs(self, access_logs_bucket_name: str) -> None:
         routing = self.routing
+        forwarder = output_names.FORWARDER_PREFIX
         outputs = {
-            "BucketName": self.ingest_bucket.bucket_name,
-            "RejectsBucketName": self.rejects_bucket.bucket_name,
-            "AccessLogsBucketName": access_logs_bucket_name,
-            "EventBusName": routing.bus.event_bus_name,
-            "EventBusArn": routing.bus.event_bus_arn,
-            "ArchiveName": routing.archive.ref,
-            "ArchiveArn": routing.archive.attr_arn,
-            "TableName": self.records.table.table_name,
-            "AlarmTopicArn": self.alarm_topic.topic_arn,
-            "ForwarderRuleArn": routing.forwarder.rule.rule_arn,
-            "ForwarderDlqUrl": routing.forwarder.dead_letter_queue.queue_url,
+            output_names.BUCKET_NAME: self.ingest_bucket.bucket_name,
+            output_names.REJECTS_BUCKET_NAME: self.rejects_bucket.bucket_name,
+            output_names.ACCESS_LOGS_BUCKET_NAME: access_logs_bucket_name,
+            output_names.EVENT_BUS_NAME: routing.bus.event_bus_name,
+            output_names.EVENT_BUS_ARN: routing.bus.event_bus_arn,
+            output_names.ARCHIVE_NAME: routing.archive.ref,
+            output_names.ARCHIVE_ARN: routing.archive.attr_arn,
+            output_names.TABLE_NAME: self.records.table.table_name,
+            output_names.ALARM_TOPIC_ARN: self.alarm_topic.topic_arn,
+            forwarder + output_names.RULE_ARN: routing.forwarder.rule.rule_arn,
+            forwarder + output_names.DLQ_URL: routing.forwarder.dead_letter_queue.queue_url,
         }
         for construct in self.consumers.values():
             outputs.update(construct.outputs)

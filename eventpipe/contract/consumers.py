@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from eventpipe.contract.outputs import pascal_case
+
 Pattern = dict[str, Any]
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -181,10 +183,6 @@ class Consumer:
         `bucket_name` may be a CDK token (the stack) or a literal (CLI, local mode).
         """
         return scoped_pattern(self.pattern, bucket_name, ignore_replays=self.ignore_replays)
-
-
-def pascal_case(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("-"))
 
 
 def scoped_pattern(pattern: Mapping[str, Any], bucket_name: Any, *, ignore_replays: bool = False) -> Pattern:

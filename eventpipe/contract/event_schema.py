@@ -12,8 +12,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
-
 # Located from this file, never from the working directory: `schemas/` sits at the repository root.
 S3_EVENT_SCHEMA_PATH = (
     Path(__file__).resolve().parent.parent.parent / "schemas" / "s3-eventbridge-event.schema.json"
@@ -28,7 +26,12 @@ class InvalidS3EventError(ValueError):
 
 @cache
 def load_s3_event_validator() -> S3EventValidator:
-    """A function that returns the event if it is AWS-shaped and raises InvalidS3EventError if not."""
+    """A function that returns the event if it is AWS-shaped and raises InvalidS3EventError if not.
+
+    fastjsonschema comes with the `local` extra; it is imported here, not at module level, so the
+    contract stays importable on the standard library alone (ImportError when it is missing)."""
+    import fastjsonschema
+
     schema = json.loads(S3_EVENT_SCHEMA_PATH.read_text(encoding="utf-8"))
     compiled = fastjsonschema.compile(schema)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from eventpipe.contract import outputs
 from eventpipe.contract.errors import EventpipeError
 from eventpipe.ops.context import OpsContext
 
@@ -97,7 +98,7 @@ def stack_buckets(ctx: OpsContext) -> list[str]:
         if not ctx.local:
             raise
         # Local mode may have been deployed without CloudFormation bookkeeping: fall back to the outputs.
-    for key in ("BucketName", "RejectsBucketName"):
+    for key in (outputs.BUCKET_NAME, outputs.REJECTS_BUCKET_NAME):
         if ctx.outputs.get(key) and ctx.outputs[key] not in names:
             names.append(ctx.outputs[key])
     return names

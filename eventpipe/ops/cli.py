@@ -2,7 +2,7 @@
 
 Each group lives in its own `cli_*` module: a thin layer that parses options, resolves where to act
 (`context`), calls the domain modules and renders a table or `--json`. Every failure becomes one
-line on stderr and a non-zero exit (`cli_support.one_line_errors`).
+line on stderr and a non-zero exit (`cli_support.operator_command`).
 """
 
 from __future__ import annotations

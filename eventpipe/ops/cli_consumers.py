@@ -11,18 +11,14 @@ from rich.table import Table
 from eventpipe.ops import inventory, scaffold
 from eventpipe.ops.cli_support import (
     AsJson,
-    Local,
-    Profile,
-    Region,
-    Stack,
+    Shared,
     compact,
-    context,
     depth_text,
     one_line_errors,
+    operator_command,
     out,
     print_json,
 )
-from eventpipe.ops.context import DEFAULT_STACK
 
 consumers_app = typer.Typer(
     no_args_is_help=False,
@@ -31,14 +27,10 @@ consumers_app = typer.Typer(
 
 
 @consumers_app.callback()
-@one_line_errors
+@operator_command
 def consumers_list(
+    shared: Shared,
     ctx: typer.Context,
-    stack: Stack = DEFAULT_STACK,
-    region: Region = None,
-    profile: Profile = None,
-    local: Local = False,
-    as_json: AsJson = False,
 ) -> None:
     """List the consumers (pattern, target, DLQ and failure-queue depth, rule state), or scaffold one.
 
@@ -50,11 +42,11 @@ def consumers_list(
     """
     if ctx.invoked_subcommand is not None:
         return
-    rows = inventory.consumer_rows(context(stack, region, profile, local))
-    if as_json:
+    rows = inventory.consumer_rows(shared.context())
+    if shared.as_json:
         print_json([row.as_json() for row in rows])
         return
-    table = Table(title=f"consumers of {stack if not local else 'local mode'}")
+    table = Table(title=f"consumers of {shared.stack if not shared.local else 'local mode'}")
     for column in ("name", "pattern", "target", "dlq", "failures", "rule"):
         table.add_column(column, overflow="fold")
     for row in rows:

@@ -11,19 +11,14 @@ from rich.table import Table
 from eventpipe.contract.errors import UsageError
 from eventpipe.ops import inventory
 from eventpipe.ops.cli_support import (
-    AsJson,
     ConsumerName,
-    Local,
-    Profile,
-    Region,
-    Stack,
-    context,
+    Shared,
     err,
-    one_line_errors,
+    operator_command,
     out,
     print_json,
 )
-from eventpipe.ops.context import DEFAULT_STACK, FORWARDER, OpsContext
+from eventpipe.ops.context import FORWARDER, OpsContext
 from eventpipe.ops.deadletters import peek
 from eventpipe.ops.redrive import FAILED, REDRIVEN, SKIPPED, WOULD_REDRIVE, Outcome, Redrive, deliverer_for
 from eventpipe.ops.timeparse import format_age, format_time
@@ -32,13 +27,9 @@ dlq_app = typer.Typer(help="Inspect and redrive dead letters, per consumer.", no
 
 
 @dlq_app.command("list")
-@one_line_errors
+@operator_command
 def dlq_list(
-    stack: Stack = DEFAULT_STACK,
-    region: Region = None,
-    profile: Profile = None,
-    local: Local = False,
-    as_json: AsJson = False,
+    shared: Shared,
 ) -> None:
     """Every consumer's rule DLQ and failure queue (and the forwarder's DLQ): depth, oldest message age.
 
@@ -50,8 +41,8 @@ def dlq_list(
 
       eventpipe dlq list --stack eventpipe-prod --json
     """
-    rows = inventory.dead_letter_queues(context(stack, region, profile, local))
-    if as_json:
+    rows = inventory.dead_letter_queues(shared.context())
+    if shared.as_json:
         print_json([row.as_json() for row in rows])
         return
     table = Table(title="dead-letter queues")
@@ -70,15 +61,11 @@ def _dlq_owner(ctx: OpsContext, name: str) -> Any:
 
 
 @dlq_app.command("peek")
-@one_line_errors
+@operator_command
 def dlq_peek(
+    shared: Shared,
     consumer: ConsumerName,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Messages to show per queue.")] = 10,
-    stack: Stack = DEFAULT_STACK,
-    region: Region = None,
-    profile: Profile = None,
-    local: Local = False,
-    as_json: AsJson = False,
 ) -> None:
     """Show dead letters without removing them: error, rule, event id, object key.
 
@@ -88,14 +75,14 @@ def dlq_peek(
 
       eventpipe dlq peek -c audit -n 50 --json
     """
-    ctx = context(stack, region, profile, local)
+    ctx = shared.context()
     owner = _dlq_owner(ctx, consumer)
     letters = [
         letter
         for role, url in owner.queues.items()
         for letter in peek(ctx.client("sqs"), url, role, limit=limit)
     ]
-    if as_json:
+    if shared.as_json:
         print_json([letter.as_json() for letter in letters])
         return
     table = Table(title=f"dead letters of {consumer}")
@@ -118,18 +105,14 @@ def dlq_peek(
 
 
 @dlq_app.command("redrive")
-@one_line_errors
+@operator_command
 def dlq_redrive(
+    shared: Shared,
     consumer: ConsumerName,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Stop after N messages.")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be redriven; change nothing.")
     ] = False,
-    stack: Stack = DEFAULT_STACK,
-    region: Region = None,
-    profile: Profile = None,
-    local: Local = False,
-    as_json: AsJson = False,
 ) -> None:
     """Re-deliver dead letters to the failed consumer only (never to the whole bus).
 
@@ -150,12 +133,12 @@ def dlq_redrive(
             "the forwarder's dead letters are S3 events that never reached the project bus, and PutEvents "
             "refuses aws.* sources: re-copy the objects instead (docs/operations.md, 'Forwarder DLQ')"
         )
-    ctx = context(stack, region, profile, local)
+    ctx = shared.context()
     target = ctx.deployed_consumer(consumer)
     deliverer = deliverer_for(ctx, target)
     counts = {REDRIVEN: 0, WOULD_REDRIVE: 0, FAILED: 0, SKIPPED: 0}
     with Progress(
-        TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json
+        TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=shared.as_json
     ) as progress:
         task = progress.add_task(f"redriving {consumer}")
 
@@ -166,7 +149,7 @@ def dlq_redrive(
         summary = Redrive(ctx.client("sqs"), target, deliverer, dry_run=dry_run, on_outcome=tick).run(
             limit=limit
         )
-    if as_json:
+    if shared.as_json:
         print_json(summary.as_json())
     else:
         for outcome in summary.outcomes:

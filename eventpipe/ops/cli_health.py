@@ -13,27 +13,18 @@ from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.ops import inventory
 from eventpipe.ops.buckets import empty_stack_buckets, stack_buckets, stack_protection
 from eventpipe.ops.cli_support import (
-    AsJson,
-    Local,
-    Profile,
-    Region,
-    Stack,
-    context,
+    Shared,
     err,
-    one_line_errors,
+    operator_command,
     out,
     print_json,
 )
-from eventpipe.ops.context import DEFAULT_STACK, StackNotFoundError
+from eventpipe.ops.context import StackNotFoundError
 
 
-@one_line_errors
+@operator_command
 def status(
-    stack: Stack = DEFAULT_STACK,
-    region: Region = None,
-    profile: Profile = None,
-    local: Local = False,
-    as_json: AsJson = False,
+    shared: Shared,
 ) -> None:
     """One screen of health: dead-letter depths, alarms in ALARM, last replay, archive size.
 
@@ -45,8 +36,8 @@ def status(
 
       eventpipe status --stack eventpipe-prod --json
     """
-    data = inventory.health(context(stack, region, profile, local))
-    if as_json:
+    data = inventory.health(shared.context())
+    if shared.as_json:
         print_json(data)
         return
     archive = data["archive"]
@@ -113,13 +104,9 @@ def _confirm(stack: str, buckets: list[str]) -> None:
         raise EventpipeError(f"not confirmed (expected {stack!r}): nothing was deleted")
 
 
-@one_line_errors
+@operator_command
 def empty_buckets(
-    stack: Stack = DEFAULT_STACK,
-    region: Region = None,
-    profile: Profile = None,
-    local: Local = False,
-    as_json: AsJson = False,
+    shared: Shared,
     force: Force = False,
     yes: Yes = False,
 ) -> None:
@@ -139,9 +126,9 @@ def empty_buckets(
       eventpipe empty-buckets --local --yes
     """
     try:
-        ctx = context(stack, region, profile, local)
+        ctx = shared.context()
     except StackNotFoundError as exc:
-        if as_json:
+        if shared.as_json:
             print_json([])
         else:
             out.print(f"{exc}: nothing to empty", markup=False)
@@ -157,7 +144,7 @@ def empty_buckets(
     if not yes:
         _confirm(ctx.stack, buckets)
     with Progress(
-        TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json
+        TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=shared.as_json
     ) as progress:
         tasks: dict[str, Any] = {}
         deleted: dict[str, int] = {}
@@ -169,7 +156,7 @@ def empty_buckets(
             progress.update(tasks[bucket], description=f"{bucket}: {deleted[bucket]} versions deleted")
 
         results = empty_stack_buckets(ctx, on_deleted=tick, buckets=buckets)
-    if as_json:
+    if shared.as_json:
         print_json([result.as_json() for result in results])
         return
     for result in results:

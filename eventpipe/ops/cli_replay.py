@@ -12,26 +12,22 @@ from rich.table import Table
 from eventpipe.contract.errors import EventpipeError
 from eventpipe.ops import inventory, replay
 from eventpipe.ops.cli_support import (
-    AsJson,
-    Local,
-    Profile,
-    Region,
-    Stack,
-    context,
+    Shared,
     err,
-    one_line_errors,
+    operator_command,
     out,
     print_json,
 )
-from eventpipe.ops.context import DEFAULT_STACK, OpsContext
+from eventpipe.ops.context import OpsContext
 from eventpipe.ops.timeparse import format_time, parse_time
 
 replay_app = typer.Typer(help="Replay archived events to chosen consumers only.", no_args_is_help=True)
 
 
 @replay_app.command("start")
-@one_line_errors
+@operator_command
 def replay_start(
+    shared: Shared,
     since: Annotated[str, typer.Option("--since", help="Window start: ISO-8601 or relative (-2h, 30m).")],
     until: Annotated[
         str, typer.Option("--until", help="Window end (in the past): ISO-8601, relative or now.")
@@ -43,11 +39,6 @@ def replay_start(
     wait: Annotated[bool, typer.Option("--wait", help="Follow the replay until it ends.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most.")] = 3600,
     name: Annotated[str | None, typer.Option("--name", help="Replay name (default: generated).")] = None,
-    stack: Stack = DEFAULT_STACK,
-    region: Region = None,
-    profile: Profile = None,
-    local: Local = False,
-    as_json: AsJson = False,
 ) -> None:
     """Start a replay of [--since, --until] from the archive to the chosen consumers' rules only.
 
@@ -62,7 +53,7 @@ def replay_start(
     now = datetime.now(UTC)
     window = (parse_time(since, now=now), parse_time(until, now=now))
     replay.check_window(*window, now=now)
-    ctx = context(stack, region, profile, local)
+    ctx = shared.context()
     retention = int(replay.describe_archive(ctx).get("RetentionDays") or 0)
     plan = replay.plan_replay(
         ctx,
@@ -83,7 +74,7 @@ def replay_start(
         "filterArns": list(plan.filter_arns),
     }
     if not wait:
-        if as_json:
+        if shared.as_json:
             print_json(summary)
         else:
             out.print(
@@ -91,10 +82,10 @@ def replay_start(
                 f"follow it with `eventpipe replay status {plan.name}`"
             )
         return
-    final = follow(ctx, plan.name, timeout=timeout, show=not as_json)
-    if as_json:
+    final = follow(ctx, plan.name, timeout=timeout, show=not shared.as_json)
+    if shared.as_json:
         print_json({**summary, **inventory.replay_json(final)})
-    finish_replay(final, quiet=as_json)
+    finish_replay(final, quiet=shared.as_json)
 
 
 def follow(ctx: OpsContext, name: str, *, timeout: float, show: bool) -> dict[str, Any]:
@@ -130,13 +121,9 @@ def finish_replay(final: dict[str, Any], *, quiet: bool) -> None:
 
 
 @replay_app.command("list")
-@one_line_errors
+@operator_command
 def replay_list(
-    stack: Stack = DEFAULT_STACK,
-    region: Region = None,
-    profile: Profile = None,
-    local: Local = False,
-    as_json: AsJson = False,
+    shared: Shared,
 ) -> None:
     """Replays of the stack's archive, newest first.
 
@@ -146,8 +133,8 @@ def replay_list(
 
       eventpipe replay list --json
     """
-    replays = replay.list_replays(context(stack, region, profile, local))
-    if as_json:
+    replays = replay.list_replays(shared.context())
+    if shared.as_json:
         print_json([inventory.replay_json(item) for item in replays])
         return
     table = Table(title="replays")
@@ -166,16 +153,12 @@ def replay_list(
 
 
 @replay_app.command("status")
-@one_line_errors
+@operator_command
 def replay_status(
+    shared: Shared,
     name: Annotated[str, typer.Argument(help="Replay name (see `eventpipe replay list`).")],
     wait: Annotated[bool, typer.Option("--wait", help="Follow the replay until it ends.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most.")] = 3600,
-    stack: Stack = DEFAULT_STACK,
-    region: Region = None,
-    profile: Profile = None,
-    local: Local = False,
-    as_json: AsJson = False,
 ) -> None:
     """State and progress of one replay (exit 0 unless it FAILED or was CANCELLED).
 
@@ -185,10 +168,12 @@ def replay_status(
 
       eventpipe replay status eventpipe-ingest-20261126T101500 --wait --json
     """
-    ctx = context(stack, region, profile, local)
-    state = follow(ctx, name, timeout=timeout, show=not as_json) if wait else replay.describe(ctx, name)
+    ctx = shared.context()
+    state = (
+        follow(ctx, name, timeout=timeout, show=not shared.as_json) if wait else replay.describe(ctx, name)
+    )
     data = inventory.replay_json(state)
-    if as_json:
+    if shared.as_json:
         print_json(data)
     else:
         for key, value in data.items():
@@ -199,14 +184,10 @@ def replay_status(
 
 
 @replay_app.command("cancel")
-@one_line_errors
+@operator_command
 def replay_cancel(
+    shared: Shared,
     name: Annotated[str, typer.Argument(help="Replay name.")],
-    stack: Stack = DEFAULT_STACK,
-    region: Region = None,
-    profile: Profile = None,
-    local: Local = False,
-    as_json: AsJson = False,
 ) -> None:
     """Cancel a running replay (events already replayed stay delivered).
 
@@ -214,8 +195,8 @@ def replay_cancel(
 
       eventpipe replay cancel eventpipe-ingest-20261126T101500
     """
-    response = replay.cancel(context(stack, region, profile, local), name)
-    if as_json:
+    response = replay.cancel(shared.context(), name)
+    if shared.as_json:
         print_json({"replayName": name, "state": response.get("State")})
     else:
         out.print(f"replay {name}: {response.get('State')}", markup=False)

@@ -9,18 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 from eventpipe.ops.cli_support import (
-    AsJson,
-    Local,
-    Profile,
-    Region,
-    Stack,
-    context,
+    Shared,
     err,
-    one_line_errors,
+    operator_command,
     out,
     print_json,
 )
-from eventpipe.ops.context import DEFAULT_STACK
 from eventpipe.ops.smoke import FAILED, NOT_OBSERVABLE, OK, SMOKE_PREFIX, SmokeReport, render_rows, run_smoke
 from eventpipe.ops.timeparse import parse_duration
 
@@ -38,13 +32,9 @@ Timeout = Annotated[
 _COLOURS = {OK: "green", FAILED: "red", NOT_OBSERVABLE: "yellow"}
 
 
-@one_line_errors
+@operator_command
 def smoke(
-    stack: Stack = DEFAULT_STACK,
-    region: Region = None,
-    profile: Profile = None,
-    local: Local = False,
-    as_json: AsJson = False,
+    shared: Shared,
     timeout: Timeout = DEFAULT_TIMEOUT,
 ) -> None:
     """Prove a deployed pipeline works: upload a canary, see it arrive everywhere, remove it.
@@ -64,17 +54,17 @@ def smoke(
       eventpipe smoke --stack eventpipe-prod --timeout 5m
     """
     seconds = parse_duration(timeout)
-    ctx = context(stack, region, profile, local)
+    ctx = shared.context()
     report = run_smoke(
-        ctx, timeout_seconds=seconds, on_progress=None if as_json else lambda text: err.print(text)
+        ctx, timeout_seconds=seconds, on_progress=None if shared.as_json else lambda text: err.print(text)
     )
-    if as_json:
+    if shared.as_json:
         print_json(report.as_json())
     else:
         render(report)
     if report.failure is not None:
         raise report.failure
-    if not as_json:
+    if not shared.as_json:
         out.print(
             f"[green]smoke passed[/green]: {report.stack} ({'local mode' if report.local else ctx.region})"
         )

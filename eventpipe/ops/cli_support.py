@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, ParamSpec, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 from rich.console import Console
 
 from eventpipe.contract.errors import EventpipeError
-from eventpipe.ops.context import OpsContext, aws_errors, resolve_context
+from eventpipe.ops.context import DEFAULT_STACK, OpsContext, aws_errors, resolve_context
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 # Tables and results on stdout; progress, warnings and errors on stderr (stdout stays clean for --json).
@@ -36,24 +37,74 @@ ConsumerName = Annotated[
 ]
 
 
-def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """User-facing failures end as `error: <reason>` and exit codes, never as tracebacks."""
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """The options every operator command takes: where to act (--stack/--region/--profile/--local) and
+    how to print (--json). Written once here; `operator_command` adds them to a command."""
+
+    stack: str
+    region: str | None
+    profile: str | None
+    local: bool
+    as_json: bool
+
+    def context(self) -> OpsContext:
+        return resolve_context(stack=self.stack, region=self.region, profile=self.profile, local=self.local)
+
+
+_KW = inspect.Parameter.KEYWORD_ONLY
+_SHARED_OPTIONS = (
+    inspect.Parameter("stack", _KW, default=DEFAULT_STACK, annotation=Stack),
+    inspect.Parameter("region", _KW, default=None, annotation=Region),
+    inspect.Parameter("profile", _KW, default=None, annotation=Profile),
+    inspect.Parameter("local", _KW, default=False, annotation=Local),
+    inspect.Parameter("as_json", _KW, default=False, annotation=AsJson),
+)
+
+
+def show_error(message: str, exit_code: int) -> int:
+    """The one way a failure is shown: `error: <reason>` on stderr; returns the exit code to use.
+    Plain echo, not rich: a reason must stay on one line whatever the terminal width."""
+    typer.echo(f"error: {message}", err=True)
+    return exit_code
+
+
+def one_line_errors(command: Callable[..., R]) -> Callable[..., R]:
+    """User-facing failures (ours and botocore's) end as `error: <reason>` and exit codes, never as
+    tracebacks."""
 
     @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(*args: Any, **kwargs: Any) -> R:
         try:
             with aws_errors(command.__name__.replace("_", " ")):
                 return command(*args, **kwargs)
         except EventpipeError as exc:
-            # Plain echo, not rich: a reason must stay on one line whatever the terminal width.
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
+            raise typer.Exit(show_error(str(exc), exc.exit_code)) from None
 
     return wrapper
 
 
-def context(stack: str, region: str | None, profile: str | None, local: bool) -> OpsContext:
-    return resolve_context(stack=stack, region=region, profile=profile, local=local)
+def operator_command(command: Callable[..., R]) -> Callable[..., R]:
+    """A command that declares `shared: Shared` gets --stack/--region/--profile/--local/--json (after its
+    own parameters) and one-line errors."""
+    signature = inspect.signature(command)
+    hints = get_type_hints(command, include_extras=True)
+    own = [
+        parameter.replace(annotation=hints.get(parameter.name, parameter.annotation))
+        for parameter in signature.parameters.values()
+        if parameter.name != "shared"
+    ]
+    names = [option.name for option in _SHARED_OPTIONS]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> R:
+        shared = Shared(*(kwargs.pop(name) for name in names))
+        return command(*args, shared=shared, **kwargs)
+
+    parameters = [*own, *_SHARED_OPTIONS]
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    return one_line_errors(wrapper)
 
 
 def print_json(data: Any) -> None:

@@ -23,9 +23,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from eventpipe.contract import outputs
 from eventpipe.contract.errors import EventpipeError, UsageError
+from eventpipe.contract.outputs import kebab_case, pascal_case
 
 DEFAULT_STACK = "eventpipe-dev"
+FORWARDER_RULE_ARN = outputs.FORWARDER_PREFIX + outputs.RULE_ARN
 LOCAL_ENV_FLAG = "EVENTPIPE_LOCAL"
 STATE_DIR_ENV = "EVENTPIPE_LOCAL_STATE_DIR"  # the same override `eventpipe local start --state-dir` honours
 STATE_FILE = Path(".eventpipe") / "local" / "state.json"
@@ -59,16 +62,6 @@ class TargetKind(StrEnum):
                 f"unsupported target ARN {arn!r} (expected lambda, sqs, sns, states or events)"
             )
         return kinds[service]
-
-
-def pascal_case(name: str) -> str:
-    """Consumer name as used in output keys: `delete-sync` -> `DeleteSync`."""
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
-
-
-def kebab_case(pascal: str) -> str:
-    """Inverse of `pascal_case` for names found only in the outputs: `DeleteSync` -> `delete-sync`."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", pascal).lower()
 
 
 @dataclass(frozen=True)
@@ -181,8 +174,8 @@ class OpsContext:
         names = [str(entry.name) for entry in self.registry]
         patterns = {str(entry.name): getattr(entry, "pattern", None) for entry in self.registry}
         for key in self.outputs:
-            if key.endswith("RuleArn") and key != "ForwarderRuleArn":
-                name = kebab_case(key.removesuffix("RuleArn"))
+            if key.endswith(outputs.RULE_ARN) and key != FORWARDER_RULE_ARN:
+                name = kebab_case(key.removesuffix(outputs.RULE_ARN))
                 if pascal_case(name) not in {pascal_case(known) for known in names}:
                     names.append(name)
         return [self._consumer(name, patterns.get(name)) for name in names]
@@ -205,23 +198,23 @@ class OpsContext:
         """The default-bus forwarding rule, shown beside the consumers because it has a DLQ too."""
         return ConsumerResources(
             name=FORWARDER,
-            rule_arn=self.outputs.get("ForwarderRuleArn"),
-            rule_name=_rule_name(self.outputs.get("ForwarderRuleArn")),
-            dlq_url=self.outputs.get("ForwarderDlqUrl"),
-            target_arn=self.outputs.get("EventBusArn"),
+            rule_arn=self.outputs.get(FORWARDER_RULE_ARN),
+            rule_name=_rule_name(self.outputs.get(FORWARDER_RULE_ARN)),
+            dlq_url=self.outputs.get(outputs.FORWARDER_PREFIX + outputs.DLQ_URL),
+            target_arn=self.outputs.get(outputs.EVENT_BUS_ARN),
         )
 
     def _consumer(self, name: str, pattern: Mapping[str, Any] | None) -> ConsumerResources:
         prefix = pascal_case(name)
-        rule_arn = self.outputs.get(f"{prefix}RuleArn")
+        rule_arn = self.outputs.get(prefix + outputs.RULE_ARN)
         return ConsumerResources(
             name=name,
             rule_arn=rule_arn,
-            rule_name=self.outputs.get(f"{prefix}RuleName") or _rule_name(rule_arn),
-            dlq_url=self.outputs.get(f"{prefix}DlqUrl"),
-            target_arn=self.outputs.get(f"{prefix}TargetArn"),
-            function_name=self.outputs.get(f"{prefix}FunctionName"),
-            failure_queue_url=self.outputs.get(f"{prefix}FailureQueueUrl"),
+            rule_name=self.outputs.get(prefix + outputs.RULE_NAME) or _rule_name(rule_arn),
+            dlq_url=self.outputs.get(prefix + outputs.DLQ_URL),
+            target_arn=self.outputs.get(prefix + outputs.TARGET_ARN),
+            function_name=self.outputs.get(prefix + outputs.FUNCTION_NAME),
+            failure_queue_url=self.outputs.get(prefix + outputs.FAILURE_QUEUE_URL),
             pattern=pattern,
         )
 

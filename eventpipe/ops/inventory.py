@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from eventpipe.contract import outputs
 from eventpipe.ops import replay
 from eventpipe.ops.context import ConsumerResources, OpsContext
 from eventpipe.ops.deadletters import QueueDepth, oldest_age_from_metrics, oldest_age_from_peek, queue_depth
@@ -27,7 +28,7 @@ def rule_details(ctx: OpsContext, consumer: ConsumerResources) -> tuple[str, dic
     """(state, deployed pattern) of the consumer's rule; `missing` when the rule is gone."""
     if not consumer.rule_name:
         return "not deployed", None
-    bus = ctx.outputs.get("EventBusName")
+    bus = ctx.outputs.get(outputs.EVENT_BUS_NAME)
     try:
         rule = ctx.client("events").describe_rule(
             Name=consumer.rule_name, **({"EventBusName": bus} if bus and consumer.name != "forwarder" else {})
@@ -142,7 +143,7 @@ def health(ctx: OpsContext) -> dict[str, Any]:
     archive = replay.describe_archive(ctx)
     replays = replay.list_replays(ctx)
     queues = dead_letter_queues(ctx, with_age=False)
-    audit_url = ctx.outputs.get("AuditQueueUrl")
+    audit_url = ctx.outputs.get(outputs.consumer_output("audit", outputs.QUEUE_URL))
     alarms = stack_alarms(ctx)
     return {
         "stack": ctx.stack,

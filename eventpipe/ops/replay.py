@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from eventpipe.contract import outputs
 from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.ops.context import OpsContext
 
@@ -75,8 +76,8 @@ def plan_replay(
         until=until,
         consumers=names,
         filter_arns=tuple(str(consumer.rule_arn) for consumer in chosen),
-        archive_arn=ctx.output("ArchiveArn"),
-        bus_arn=ctx.output("EventBusArn"),
+        archive_arn=ctx.output(outputs.ARCHIVE_ARN),
+        bus_arn=ctx.output(outputs.EVENT_BUS_ARN),
         warnings=tuple(warnings),
     )
 
@@ -101,7 +102,7 @@ def replay_name(consumers: Sequence[str], now: datetime) -> str:
 
 
 def archive_name(ctx: OpsContext) -> str:
-    return ctx.outputs.get("ArchiveName") or ctx.output("ArchiveArn").rsplit("/", 1)[-1]
+    return ctx.outputs.get(outputs.ARCHIVE_NAME) or ctx.output(outputs.ARCHIVE_ARN).rsplit("/", 1)[-1]
 
 
 def describe_archive(ctx: OpsContext) -> dict[str, Any]:
@@ -117,7 +118,7 @@ def start(ctx: OpsContext, plan: ReplayPlan) -> dict[str, Any]:
 def list_replays(ctx: OpsContext) -> list[dict[str, Any]]:
     """Replays of this stack's archive, newest first."""
     events = ctx.client("events")
-    archive_arn = ctx.output("ArchiveArn")
+    archive_arn = ctx.output(outputs.ARCHIVE_ARN)
     replays: list[dict[str, Any]] = []
     token: str | None = None
     while True:

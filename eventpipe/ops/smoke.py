@@ -40,12 +40,13 @@ from urllib.parse import quote_plus
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from eventpipe.contract import outputs
 from eventpipe.contract.errors import EventpipeError
 from eventpipe.contract.patterns import matches
 from eventpipe.ops import inventory
-from eventpipe.ops.context import FORWARDER, ConsumerResources, OpsContext, TargetKind, pascal_case
+from eventpipe.ops.context import FORWARDER, ConsumerResources, OpsContext, TargetKind
 from eventpipe.ops.deadletters import DLQ, DeadLetter, QueueReader, queue_depth
-from functions.core.repository import STATE_PREFIX, STATE_SORT
+from functions.core.domain.table_layout import STATE_PREFIX, STATE_SORT
 
 SMOKE_PREFIX = "_smoke/"
 """Reserved key prefix of canary objects: matched by no dataset, never used for real data."""
@@ -182,8 +183,8 @@ class Smoke:
         self.ctx = ctx
         self.timeout = timeout_seconds
         self.poll = poll_seconds if poll_seconds is not None else (0.1 if ctx.local else 1.0)
-        self.bucket = ctx.output("BucketName")
-        self.table = ctx.output("TableName")
+        self.bucket = ctx.output(outputs.BUCKET_NAME)
+        self.table = ctx.output(outputs.TABLE_NAME)
         self.key = canary_key(run_id)
         self.body = {
             "canary": self.key.removeprefix(SMOKE_PREFIX).removesuffix(".json"),
@@ -273,7 +274,7 @@ class Smoke:
         self, consumer: ConsumerResources, detail_type: str, check: Check
     ) -> Callable[[], bool] | None:
         kind = consumer.kind
-        queue_url = self.ctx.outputs.get(f"{pascal_case(consumer.name)}QueueUrl")
+        queue_url = self.ctx.outputs.get(outputs.consumer_output(consumer.name, outputs.QUEUE_URL))
         if consumer.name == INGEST and detail_type == OBJECT_CREATED:
             check.what = f"record of the canary in {self.table}"
             return self._record_stored

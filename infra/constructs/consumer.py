@@ -23,6 +23,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from eventpipe.contract import outputs
 from eventpipe.contract.consumers import (
     Consumer,
     EventBusTarget,
@@ -88,16 +89,16 @@ class ConsumerConstruct(Construct):
 
         pascal = consumer.pascal_name
         self.outputs: dict[str, str] = {
-            f"{pascal}RuleArn": self.rule.rule_arn,
-            f"{pascal}RuleName": self.rule.rule_name,
-            f"{pascal}DlqUrl": self.dead_letter_queue.queue_url,
-            f"{pascal}TargetArn": self.target_arn,
+            pascal + outputs.RULE_ARN: self.rule.rule_arn,
+            pascal + outputs.RULE_NAME: self.rule.rule_name,
+            pascal + outputs.DLQ_URL: self.dead_letter_queue.queue_url,
+            pascal + outputs.TARGET_ARN: self.target_arn,
         }
         if self.function is not None and self.failure_queue is not None:
-            self.outputs[f"{pascal}FunctionName"] = self.function.function_name
-            self.outputs[f"{pascal}FailureQueueUrl"] = self.failure_queue.queue_url
+            self.outputs[pascal + outputs.FUNCTION_NAME] = self.function.function_name
+            self.outputs[pascal + outputs.FAILURE_QUEUE_URL] = self.failure_queue.queue_url
         if self.queue is not None:
-            self.outputs[f"{pascal}QueueUrl"] = self.queue.queue_url
+            self.outputs[pascal + outputs.QUEUE_URL] = self.queue.queue_url
 
     # --- targets ----------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from eventpipe.ops.smoke import (
     canary_event,
     canary_key,
 )
-from functions.core.datasets import DatasetRegistry
+from functions.core.domain.datasets import DatasetRegistry
 
 
 def test_the_canary_lands_in_the_default_dataset_and_reaches_ingest_delete_sync_and_audit() -> None:

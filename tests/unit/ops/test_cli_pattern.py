@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from eventpipe.cli import app
 from eventpipe.contract.consumers import CONSUMERS
 from eventpipe.contract.errors import UsageError
 from eventpipe.contract.patterns import validate_pattern
+from eventpipe.ops.main import app
 
 BUCKET = "eventpipe-dev-ingest"
 KNOWN = ", ".join(consumer.name for consumer in CONSUMERS)
@@ -183,7 +183,7 @@ def test_console_script_reports_usage_errors_in_one_line_with_exit_2(tmp_path: P
         [
             sys.executable,
             "-c",
-            "from eventpipe.cli import main; main()",
+            "from eventpipe.ops.main import main; main()",
             "pattern",
             "test",
             "-c",

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from eventpipe.contract import outputs
 from eventpipe.contract.errors import UsageError
 
 EXAMPLES = """\
@@ -139,7 +140,7 @@ def _load_registry() -> Sequence[Any]:
         from eventpipe.contract.consumers import CONSUMERS
     except ImportError:
         raise UsageError(
-            "the consumer registry infra/consumers.py cannot be imported: run from the repository"
+            "the consumer registry eventpipe/contract/consumers.py cannot be loaded: run from the repository"
         ) from None
     return CONSUMERS
 
@@ -188,7 +189,7 @@ def _local_mode_bucket() -> str | None:
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
         pid = int(state["pid"])
-        bucket = state["outputs"]["BucketName"]
+        bucket = state["outputs"][outputs.BUCKET_NAME]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return bucket if isinstance(bucket, str) and _process_alive(pid) else None
@@ -212,8 +213,8 @@ def _shape_warnings(event: Mapping[str, Any]) -> tuple[str, ...]:
 
     try:
         validate = load_s3_event_validator()
-    except OSError:
-        return ()  # installed without the repository's schemas/: nothing to compare with
+    except (OSError, ImportError):
+        return ()  # installed without the repository's schemas/ or the `local` extra: nothing to compare with
     try:
         validate(event)
     except InvalidS3EventError as exc:

@@ -12,7 +12,7 @@ import pytest
 
 from eventpipe.contract.event_schema import InvalidS3EventError, load_s3_event_validator
 
-EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 
 
 def _s3_fixtures() -> list[Path]:

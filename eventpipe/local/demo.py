@@ -33,10 +33,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from eventpipe.contract.errors import EventpipeError
+from eventpipe.local.paths import PROJECT_ROOT
 from eventpipe.ops.context import STATE_DIR_ENV, resolve_context
 from eventpipe.ops.smoke import SmokeReport, run_smoke
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = PROJECT_ROOT / "samples"
 EXPECTED_FILE = "expected.json"
 REJECTS_PREFIX = "rejects/"
