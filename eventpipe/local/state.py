@@ -28,6 +28,8 @@ from typing import IO, Any
 from eventpipe.contract.errors import EventpipeError
 from eventpipe.local.paths import PROJECT_ROOT
 
+# Where local mode keeps its state, relative to the project root, and the state file's name.
+STATE_DIR = Path(".eventpipe") / "local"
 STATE_FILE = "state.json"
 INSTANCE_ENV = "EVENTPIPE_LOCAL_INSTANCE"
 _PROC = Path("/proc")
@@ -38,7 +40,7 @@ class UnsafeStateDirError(EventpipeError):
 
 
 def default_state_dir() -> Path:
-    return PROJECT_ROOT / ".eventpipe" / "local"
+    return PROJECT_ROOT / STATE_DIR
 
 
 def state_file(state_dir: Path) -> Path:

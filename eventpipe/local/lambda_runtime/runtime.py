@@ -31,7 +31,7 @@ from eventpipe.local.lambda_runtime.config import (
 from eventpipe.local.lambda_runtime.invoker import Invoker, InvokeResult, default_concurrency
 from eventpipe.local.lambda_runtime.sandbox import functions_python, worker_command, worker_environment
 from eventpipe.local.senders import AwsSenders
-from eventpipe.local.state import prepare_state_dir
+from eventpipe.local.state import STATE_DIR, prepare_state_dir
 
 log = logging.getLogger("eventpipe.local.lambda_runtime")
 
@@ -60,9 +60,7 @@ class LambdaRuntime:
         self.project_root = Path(project_root).resolve()
         self.python = Path(python) if python else functions_python(self.project_root)
         self.credentials = credentials
-        self.log_dir = prepare_state_dir(
-            Path(log_dir) if log_dir else self.project_root / ".eventpipe" / "local" / "logs"
-        )
+        self.log_dir = prepare_state_dir(Path(log_dir) if log_dir else self.project_root / STATE_DIR / "logs")
         self.clock = LocalClock(time_scale)
         session = boto3.session.Session(region_name=region, **credentials.boto3_kwargs())
         client_config = Config(retries={"max_attempts": 2, "mode": "standard"})
