@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from eventpipe.contract.local_state import STATE_DIR_ENV
 from eventpipe.local.emulator import Emulator
 from eventpipe.local.state import (
     UnsafeStateDirError,
@@ -150,7 +151,7 @@ def test_the_state_file_is_not_searched_in_parent_directories(
     work = tmp_path / "somewhere" / "deeper"
     work.mkdir(parents=True)
     monkeypatch.chdir(work)
-    monkeypatch.delenv(context.STATE_DIR_ENV, raising=False)
+    monkeypatch.delenv(STATE_DIR_ENV, raising=False)
 
     found = context.find_state_file()
 
