@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from eventpipe.contract.consumers import CONSUMERS, Consumer, LambdaTarget
+from eventpipe.contract.consumers import Consumer, LambdaTarget
+from infra.registry import CONSUMERS
 
 DEFAULT_STAGE = "dev"
 STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,20}$")

@@ -9,7 +9,7 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from eventpipe.contract import outputs as output_names
-from eventpipe.contract.consumers import CONSUMERS, Consumer, LambdaTarget, validate_registry
+from eventpipe.contract.consumers import Consumer, LambdaTarget, validate_registry
 from infra.config import ConfigError, StageConfig
 from infra.constructs.access_logs import AccessLogsBucket
 from infra.constructs.alarm_topic import AlarmTopic
@@ -20,6 +20,7 @@ from infra.constructs.functions_package import FunctionsPackage
 from infra.constructs.ingest_bucket import IngestBucket
 from infra.constructs.records_table import RecordsTable
 from infra.constructs.rejects_bucket import RejectsBucket
+from infra.registry import CONSUMERS
 
 
 class EventpipeStack(Stack):

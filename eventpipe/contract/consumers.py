@@ -2,8 +2,9 @@
 
 A `Consumer` names an event pattern and a target; the CDK construct (`infra/constructs/consumer.py`)
 turns each entry into a rule with a dead-letter queue, retry policy, alarms and outputs, so adding a
-consumer is adding one entry to `CONSUMERS`. This module must stay importable without aws_cdk: the
-operator CLI reads the registry (`eventpipe consumers`, `eventpipe pattern test`).
+consumer is adding one data file, `consumers/<name>.json` (`eventpipe consumers new` writes it; see
+`REGISTRY_DIR` for the fields). This module is standard library only: the CDK app, the operator CLI
+(`eventpipe consumers`, `eventpipe pattern test`) and local mode all load the registry with it.
 
 Patterns are plain EventBridge pattern dicts restricted to what the consumer cares about; the construct
 adds `source: ["aws.s3"]` and the ingest bucket's name (see `full_pattern`).
@@ -15,12 +16,15 @@ that encoded form.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from eventpipe.contract.outputs import pascal_case
+from eventpipe.contract.paths import PROJECT_ROOT
 
 Pattern = dict[str, Any]
 
@@ -30,10 +34,6 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 MAX_NAME_LENGTH = 40
 
 S3_SOURCE = "aws.s3"
-
-JSON_SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".ndjson")
-"""Suffixes the ingest function reads; each also accepted gzip-compressed (`.json.gz`...)."""
-
 
 # --- targets ------------------------------------------------------------------------------------
 
@@ -144,6 +144,33 @@ RESERVED_NAMES: Mapping[str, str] = {
 """Names a consumer cannot take, with the reason."""
 
 
+def valid_name(name: str) -> bool:
+    """The consumer-name rule: lowercase letters and digits joined by '-', starting with a letter."""
+    return bool(NAME_RE.match(name)) and len(name) <= MAX_NAME_LENGTH
+
+
+def invalid_name_message(name: str) -> str:
+    return (
+        f"invalid consumer name {name!r}: lowercase letters and digits joined by '-', "
+        f"starting with a letter, at most {MAX_NAME_LENGTH} characters (e.g. thumbnails, search-index)"
+    )
+
+
+def name_clash(name: str, existing: Sequence[str]) -> str | None:
+    """Why a consumer cannot be called `name` next to `existing` ones, or None: an invalid or reserved
+    name, a taken one, or one that differs from another only by its dashes."""
+    if not valid_name(name):
+        return invalid_name_message(name)
+    if name in RESERVED_NAMES:
+        return f"consumer name {name!r} is reserved: {RESERVED_NAMES[name]}"
+    if name in existing:
+        return f"consumer {name!r} already exists"
+    # `searchindex` next to `search-index`: too alike to tell apart in outputs (`SearchIndex...`,
+    # `Searchindex...`), construct ids and function folders.
+    same = [known for known in existing if known.replace("-", "") == name.replace("-", "")]
+    return f"consumer name {name!r} collides with existing {same[0]!r}" if same else None
+
+
 @dataclass(frozen=True)
 class Consumer:
     name: str
@@ -154,11 +181,8 @@ class Consumer:
     retry: RetryOverride | None = None
 
     def __post_init__(self) -> None:
-        if not NAME_RE.match(self.name) or len(self.name) > MAX_NAME_LENGTH:
-            raise ValueError(
-                f"consumer name {self.name!r}: use lowercase letters/digits joined by '-' "
-                f"(at most {MAX_NAME_LENGTH} characters)"
-            )
+        if not valid_name(self.name):
+            raise ValueError(invalid_name_message(self.name))
         if "source" in self.pattern:
             raise ValueError(f"consumer {self.name!r}: the pattern must not set 'source' (added per stack)")
 
@@ -224,11 +248,6 @@ def _object_pattern(detail_types: Sequence[str], prefix: str | None, suffixes: S
     return pattern
 
 
-def with_gzip(suffixes: Sequence[str]) -> tuple[str, ...]:
-    """`(".json",)` -> `(".json", ".json.gz")`."""
-    return tuple(s for suffix in suffixes for s in (suffix, f"{suffix}.gz"))
-
-
 def object_created(prefix: str | None = None, suffixes: Sequence[str] = ()) -> Pattern:
     """Object Created events, optionally only for keys under `prefix` and/or ending in one of `suffixes`."""
     return _object_pattern(("Object Created",), prefix, suffixes)
@@ -248,6 +267,19 @@ def any_object_event(prefix: str | None = None) -> Pattern:
 
 # --- the registry -------------------------------------------------------------------------------
 
+REGISTRY_DIR = PROJECT_ROOT / "consumers"
+"""The registry's data: one JSON file per consumer, `consumers/<name>.json` (the file name is its name).
+
+An entry holds `description`, either `events` (`{"type": "created" | "deleted" | "any", "prefix": ...,
+"suffixes": [...] | "readable"}`, built with the helpers above) or a raw EventBridge `pattern`,
+a `target` (`{"kind": "lambda" | "sqs" | "sns" | "sfn" | "bus", <that target's fields>}` or
+`{"preset": "ingest-write-path"}`), and optionally `ignore_replays`, `retry` and free-text `notes`."""
+
+READABLE = "readable"
+"""`"suffixes": "readable"`: the key suffixes the ingest reader reads. The contract imports nothing of
+`functions`, so whoever loads the registry passes them in (`functions/core/domain/formats.py`'s
+`READABLE_SUFFIXES`, which infra and the operator CLI do)."""
+
 INGEST_WRITE_PATH = LambdaTarget(
     memory_mb=512,
     reads_ingest_bucket=True,
@@ -257,34 +289,106 @@ INGEST_WRITE_PATH = LambdaTarget(
 )
 """What running ingest's write path takes: read uploads, read/write the table, write rejects reports."""
 
-CONSUMERS: tuple[Consumer, ...] = (
-    Consumer(
-        name="ingest",
-        description="Writes the records of uploaded JSON / JSON Lines objects into the table.",
-        pattern=object_created(suffixes=with_gzip(JSON_SUFFIXES)),
-        target=INGEST_WRITE_PATH,
-    ),
-    Consumer(
-        name="delete-sync",
-        description="Removes the records of deleted objects, so the table mirrors the bucket.",
-        # The keys ingest reads: deleting any other object has no records to remove (and would only
-        # leave a tombstone state item behind).
-        pattern=object_deleted(suffixes=with_gzip(JSON_SUFFIXES)),
-        # Permanently deleting the current version makes an older one current without an Object
-        # Created event: delete-sync then runs ingest's write path on it (reads the bucket, may write
-        # a rejects report), with ingest's memory.
-        target=INGEST_WRITE_PATH,
-    ),
-    Consumer(
-        name="audit",
-        description="Keeps every raw object event of the bucket for operators and tests.",
-        pattern=any_object_event(),
-        target=QueueTarget(),
-    ),
-)
+TARGET_PRESETS: Mapping[str, Target] = {"ingest-write-path": INGEST_WRITE_PATH}
+TARGET_CLASSES: Mapping[str, type[Target]] = {
+    "lambda": LambdaTarget,
+    "sqs": QueueTarget,
+    "sns": TopicTarget,
+    "sfn": StateMachineTarget,
+    "bus": EventBusTarget,
+}
+EVENT_TYPES = ("created", "deleted", "any")
+ENTRY_FIELDS = frozenset({"description", "events", "pattern", "target", "ignore_replays", "retry", "notes"})
 
 
-def consumer_by_name(name: str, consumers: Sequence[Consumer] = CONSUMERS) -> Consumer:
+class RegistryError(ValueError):
+    """An entry of the registry that cannot become a `Consumer`; the message names its file."""
+
+
+def registry_file(name: str, directory: Path = REGISTRY_DIR) -> Path:
+    return directory / f"{name}.json"
+
+
+def registry_names(directory: Path = REGISTRY_DIR) -> list[str]:
+    """The consumers' names as the registry's files spell them (without validating the entries)."""
+    return sorted(path.stem for path in directory.glob("*.json")) if directory.is_dir() else []
+
+
+def load_consumers(
+    *, readable_suffixes: Sequence[str], directory: Path = REGISTRY_DIR
+) -> tuple[Consumer, ...]:
+    """Every entry of the registry as a `Consumer`, in name order; () when there is no registry (an
+    installed CLI outside the repository). RegistryError names the first file that is wrong."""
+    consumers = []
+    for name in registry_names(directory):
+        path = registry_file(name, directory)
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            consumers.append(consumer_from_entry(name, entry, readable_suffixes=readable_suffixes))
+        except (ValueError, TypeError) as exc:
+            raise RegistryError(f"{path.name}: {exc}") from None
+    return tuple(consumers)
+
+
+def consumer_from_entry(name: str, entry: Any, *, readable_suffixes: Sequence[str]) -> Consumer:
+    if not isinstance(entry, Mapping):
+        raise ValueError("an entry is a JSON object")
+    unknown = sorted(set(entry) - ENTRY_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(ENTRY_FIELDS))})")
+    if ("events" in entry) == ("pattern" in entry):
+        raise ValueError("give exactly one of `events` and `pattern`")
+    pattern = (
+        _events_pattern(entry["events"], readable_suffixes) if "events" in entry else dict(entry["pattern"])
+    )
+    retry = entry.get("retry")
+    return Consumer(
+        name=name,
+        description=str(entry.get("description", "")),
+        pattern=pattern,
+        target=_target(entry.get("target")),
+        ignore_replays=bool(entry.get("ignore_replays", False)),
+        retry=RetryOverride(**retry) if retry is not None else None,
+    )
+
+
+def _events_pattern(events: Any, readable_suffixes: Sequence[str]) -> Pattern:
+    if not isinstance(events, Mapping) or events.get("type") not in EVENT_TYPES:
+        raise ValueError(f"`events` needs a `type`: one of {', '.join(EVENT_TYPES)}")
+    unknown = sorted(set(events) - {"type", "prefix", "suffixes"})
+    if unknown:
+        raise ValueError(f"`events`: unknown field(s) {', '.join(unknown)} (known: type, prefix, suffixes)")
+    prefix = events.get("prefix")
+    suffixes = events.get("suffixes", ())
+    if suffixes == READABLE:
+        suffixes = tuple(readable_suffixes)
+    if isinstance(suffixes, str) or not all(isinstance(suffix, str) for suffix in suffixes):
+        raise ValueError(f"`events.suffixes` is a list of key suffixes or {READABLE!r}")
+    if events["type"] == "any":
+        if suffixes:
+            raise ValueError("`events` of type any takes a prefix only")
+        return any_object_event(prefix)
+    helper = object_created if events["type"] == "created" else object_deleted
+    return helper(prefix, tuple(suffixes))
+
+
+def _target(target: Any) -> Target:
+    if isinstance(target, Mapping) and set(target) == {"preset"}:
+        if target["preset"] not in TARGET_PRESETS:
+            raise ValueError(
+                f"unknown target preset {target['preset']!r} (known: {', '.join(TARGET_PRESETS)})"
+            )
+        return TARGET_PRESETS[target["preset"]]
+    if not isinstance(target, Mapping) or target.get("kind") not in TARGET_CLASSES:
+        raise ValueError(f"`target` needs a `kind`: one of {', '.join(TARGET_CLASSES)} (or a `preset`)")
+    fields = {key: value for key, value in target.items() if key != "kind"}
+    try:
+        return TARGET_CLASSES[target["kind"]](**fields)
+    except TypeError as exc:
+        raise ValueError(f"`target` of kind {target['kind']}: {exc}") from None
+
+
+def consumer_by_name(name: str, consumers: Sequence[Consumer]) -> Consumer:
     for consumer in consumers:
         if consumer.name == name:
             return consumer
@@ -298,14 +402,10 @@ def validate_registry(consumers: Sequence[Consumer]) -> None:
     names, and patterns EventBridge rejects. The message is one line naming the consumer."""
     from eventpipe.contract.patterns import InvalidPatternError, validate_pattern
 
-    seen: dict[str, str] = {}
-    for consumer in consumers:
-        if consumer.name in RESERVED_NAMES:
-            raise ValueError(f"consumer {consumer.name!r}: reserved name ({RESERVED_NAMES[consumer.name]})")
-        pascal = consumer.pascal_name
-        if pascal in seen:
-            raise ValueError(f"consumers {seen[pascal]!r} and {consumer.name!r} collide as {pascal!r}")
-        seen[pascal] = consumer.name
+    for index, consumer in enumerate(consumers):
+        problem = name_clash(consumer.name, [earlier.name for earlier in consumers[:index]])
+        if problem:
+            raise ValueError(problem)
         try:
             validate_pattern(consumer.full_pattern("bucket"))
         except InvalidPatternError as invalid:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-# Located from this file, never from the working directory: `schemas/` sits at the repository root.
-S3_EVENT_SCHEMA_PATH = (
-    Path(__file__).resolve().parent.parent.parent / "schemas" / "s3-eventbridge-event.schema.json"
-)
+from eventpipe.contract.paths import PROJECT_ROOT
+
+# `schemas/` sits at the repository root (found from the package, never from the working directory).
+S3_EVENT_SCHEMA_PATH = PROJECT_ROOT / "schemas" / "s3-eventbridge-event.schema.json"
 
 S3EventValidator = Callable[[Mapping[str, Any]], Any]
 

@@ -33,8 +33,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from eventpipe.contract.errors import EventpipeError
-from eventpipe.local.paths import PROJECT_ROOT
-from eventpipe.ops.context import STATE_DIR_ENV, resolve_context
+from eventpipe.contract.local_state import STATE_DIR_ENV
+from eventpipe.contract.paths import PROJECT_ROOT
+from eventpipe.ops.context import resolve_context
 from eventpipe.ops.smoke import SmokeReport, run_smoke
 
 SAMPLES_DIR = PROJECT_ROOT / "samples"

@@ -16,8 +16,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from eventpipe.contract.errors import EventpipeError
+from eventpipe.contract.paths import PROJECT_ROOT
 from eventpipe.local import template_adaptation
-from eventpipe.local.paths import PROJECT_ROOT
 
 # Inputs of the synthesized template: a change to any of these makes the template stale.
 CDK_SOURCES = ("app.py", "cdk.json", "infra", "schemas")

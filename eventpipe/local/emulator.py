@@ -17,8 +17,8 @@ from typing import Any
 import boto3
 
 from eventpipe.contract.errors import EventpipeError
+from eventpipe.contract.paths import PROJECT_ROOT
 from eventpipe.local.auth import LocalCredentials, sign_headers
-from eventpipe.local.paths import PROJECT_ROOT
 from eventpipe.local.state import (
     INSTANCE_ENV,
     absolute,

@@ -1,7 +1,7 @@
-"""Where local mode finds the project it runs: the working tree holding app.py, cdk.json, functions/."""
+"""Where local mode finds the project it runs (app.py, cdk.json, functions/): defined in the contract."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from eventpipe.contract.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["PROJECT_ROOT"]

@@ -27,12 +27,12 @@ from urllib.parse import parse_qs, urlparse
 import boto3
 
 from eventpipe.contract.errors import EventpipeError
+from eventpipe.contract.paths import PROJECT_ROOT
 from eventpipe.local import moto_patches
 from eventpipe.local.auth import LocalCredentials, SignedRequestsOnly, refuse, verify_sigv4
 from eventpipe.local.clock import LocalClock
 from eventpipe.local.deploy import deploy, ensure_template
 from eventpipe.local.engine import EventEngine, Timing
-from eventpipe.local.paths import PROJECT_ROOT
 from eventpipe.local.senders import AwsSenders
 from eventpipe.local.state import (
     INSTANCE_ENV,

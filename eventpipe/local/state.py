@@ -26,11 +26,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from eventpipe.contract.errors import EventpipeError
-from eventpipe.local.paths import PROJECT_ROOT
+from eventpipe.contract.local_state import STATE_DIR, STATE_FILE
+from eventpipe.contract.paths import PROJECT_ROOT
 
-# Where local mode keeps its state, relative to the project root, and the state file's name.
-STATE_DIR = Path(".eventpipe") / "local"
-STATE_FILE = "state.json"
 INSTANCE_ENV = "EVENTPIPE_LOCAL_INSTANCE"
 _PROC = Path("/proc")
 

@@ -86,7 +86,9 @@ def pattern_test(
     event_file: Annotated[
         Path, typer.Argument(metavar="EVENT.json", help="The event, as EventBridge delivers it.")
     ],
-    consumer: Annotated[str, typer.Option("--consumer", "-c", help="Consumer name from infra/consumers.py.")],
+    consumer: Annotated[
+        str, typer.Option("--consumer", "-c", help="Consumer name (see `eventpipe consumers`).")
+    ],
     bucket: Annotated[
         str | None,
         typer.Option(help="Ingest bucket the rule is scoped to (default: local mode's, else the event's)."),
@@ -114,8 +116,9 @@ def pattern_test(
 def run_pattern_test(*, consumer_name: str, event_file: Path, bucket: str | None) -> PatternTestResult:
     """Evaluate the consumer's deployed pattern against the event file (UsageError on bad input)."""
     from eventpipe.contract.patterns import InvalidPatternError, compile_pattern
+    from eventpipe.ops.context import load_registry
 
-    chosen = _find_consumer(consumer_name, _load_registry())
+    chosen = _find_consumer(consumer_name, load_registry())
     event = _read_event(event_file)
     bucket_choice = _choose_bucket(bucket, event)
     full_pattern = chosen.full_pattern(bucket_choice.name)
@@ -133,16 +136,6 @@ def run_pattern_test(*, consumer_name: str, event_file: Path, bucket: str | None
         pattern=full_pattern,
         warnings=_shape_warnings(event),
     )
-
-
-def _load_registry() -> Sequence[Any]:
-    try:
-        from eventpipe.contract.consumers import CONSUMERS
-    except ImportError:
-        raise UsageError(
-            "the consumer registry eventpipe/contract/consumers.py cannot be loaded: run from the repository"
-        ) from None
-    return CONSUMERS
 
 
 def _find_consumer(name: str, registry: Sequence[Any]) -> Any:

@@ -3,7 +3,7 @@
 Everything is discovered from the stack outputs (names in docs/architecture.md), read from
 CloudFormation for a deployed stack or from `.eventpipe/local/state.json` in local mode (which also
 holds the credentials generated for the run: the emulator accepts no others), plus the
-consumer registry `infra/consumers.py`. Other areas (local mode, demo, tests) can reuse
+consumer registry (`consumers/*.json`). Other areas (local mode, demo, tests) can reuse
 `resolve_context` / `OpsContext.from_outputs` and `aws_errors` instead of building their own clients.
 """
 
@@ -24,17 +24,23 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from eventpipe.contract import outputs
+from eventpipe.contract.consumers import Consumer, RegistryError, load_consumers
 from eventpipe.contract.errors import EventpipeError, UsageError
+from eventpipe.contract.local_state import (
+    STATE_DIR,
+    STATE_FILE,
+    default_state_dir,
+    state_dir_from_env,
+)
 from eventpipe.contract.outputs import kebab_case, pascal_case
+from eventpipe.contract.paths import PROJECT_ROOT
+from functions.core.domain.formats import READABLE_SUFFIXES
 
 DEFAULT_STACK = "eventpipe-dev"
 FORWARDER_RULE_ARN = outputs.FORWARDER_PREFIX + outputs.RULE_ARN
 LOCAL_ENV_FLAG = "EVENTPIPE_LOCAL"
-STATE_DIR_ENV = "EVENTPIPE_LOCAL_STATE_DIR"  # the same override `eventpipe local start --state-dir` honours
-STATE_FILE = Path(".eventpipe") / "local" / "state.json"
 FORWARDER = "forwarder"
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
 # Standard retry mode absorbs throttling on AWS; short timeouts keep a dead local endpoint quick to report.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
@@ -224,13 +230,13 @@ def _rule_name(rule_arn: str | None) -> str | None:
     return rule_arn.rsplit("/", 1)[-1] if rule_arn else None
 
 
-def load_registry() -> tuple[Any, ...]:
-    """The consumer registry (`eventpipe.contract.consumers.CONSUMERS`), or () when it cannot be loaded."""
+def load_registry() -> tuple[Consumer, ...]:
+    """The consumer registry (`consumers/*.json`) with the reader's routing suffixes; () outside the
+    repository (the outputs still name every consumer). A broken entry is a one-line UsageError."""
     try:
-        from eventpipe.contract.consumers import CONSUMERS  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return ()
-    return tuple(CONSUMERS)
+        return load_consumers(readable_suffixes=READABLE_SUFFIXES)
+    except RegistryError as exc:
+        raise UsageError(f"consumer registry: {exc}") from None
 
 
 def local_requested(flag: bool) -> bool:
@@ -241,10 +247,7 @@ def find_state_file(start: Path | None = None) -> Path | None:
     """`$EVENTPIPE_LOCAL_STATE_DIR/state.json` if set, else `.eventpipe/local/state.json` in the project
     (`start`, default: the repository root). Never searched upward through parent directories: a
     state file planted in a parent (e.g. /tmp) must not redirect the CLI."""
-    if os.environ.get(STATE_DIR_ENV):
-        candidate = Path(os.environ[STATE_DIR_ENV]) / STATE_FILE.name
-    else:
-        candidate = (start or _PROJECT_ROOT) / STATE_FILE
+    candidate = (state_dir_from_env() or default_state_dir(start or PROJECT_ROOT)) / STATE_FILE
     return candidate if candidate.is_file() and not candidate.is_symlink() else None
 
 
@@ -324,7 +327,7 @@ def _local_context() -> OpsContext:
     path = find_state_file()
     if path is None:
         raise EventpipeError(
-            f"local mode is not running (no {STATE_FILE}): start it with `eventpipe local start`"
+            f"local mode is not running (no {STATE_DIR / STATE_FILE}): start it with `eventpipe local start`"
         )
     state = read_local_state(path)
     try:

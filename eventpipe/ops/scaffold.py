@@ -1,39 +1,35 @@
 """`eventpipe consumers new`: everything a new consumer needs, written in the project's style.
 
-The registry entry is appended to `CONSUMERS` in `eventpipe/contract/consumers.py` (the CDK construct adds
-the rule, DLQ, retry policy, alarms and outputs). A Lambda consumer also gets
-`functions/<name_with_underscores>/handler.py` (thin handler),
-`functions/core/use_cases/<name_with_underscores>.py` (its domain function) and a unit test, modelled
-on the ingest consumer.
+The registry entry is one new data file, `consumers/<name>.json`, in the format the registry
+(`eventpipe.contract.consumers`) loads and validates; the CDK construct then adds the rule, DLQ, retry
+policy, alarms and outputs. A Lambda consumer also gets `functions/<name_with_underscores>/handler.py`
+(thin handler), `functions/core/use_cases/<name_with_underscores>.py` (its domain function) and a unit
+test, modelled on the ingest consumer.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eventpipe.contract.consumers import RESERVED_NAMES
+from eventpipe.contract.consumers import (
+    REGISTRY_DIR,
+    TARGET_CLASSES,
+    RegistryError,
+    consumer_from_entry,
+    name_clash,
+    registry_file,
+    registry_names,
+)
 from eventpipe.contract.errors import UsageError
+from eventpipe.contract.paths import PROJECT_ROOT
 from eventpipe.contract.patterns import InvalidPatternError, validate_pattern
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-REGISTRY_FILE = Path("eventpipe") / "contract" / "consumers.py"
-TARGET_CLASSES = {
-    "lambda": "LambdaTarget()",
-    "sqs": "QueueTarget()",
-    "sns": "TopicTarget()",
-    "sfn": "StateMachineTarget()",
-    "bus": "EventBusTarget()",
-}
-DEFAULT_PATTERN_CALL = "object_created()"
-_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-_MAX_NAME = 40
-# Names whose stack outputs (`<Pascal>RuleArn`, `<Pascal>DlqUrl`) or CLI role are taken already.
-_REGISTRY_START = re.compile(r"^CONSUMERS: tuple\[Consumer, \.\.\.\] = \($", re.MULTILINE)
+# Where the registry's files are, relative to the project root.
+REGISTRY_FOLDER = REGISTRY_DIR.relative_to(PROJECT_ROOT)
+DEFAULT_EVENTS = {"type": "created"}
 
 
 @dataclass(frozen=True)
@@ -51,19 +47,9 @@ def module_name(name: str) -> str:
 
 
 def validate_name(name: str, existing: list[str], root: Path) -> None:
-    if not _NAME_RE.match(name) or len(name) > _MAX_NAME:
-        raise UsageError(
-            f"invalid consumer name {name!r}: lowercase letters and digits joined by '-', "
-            f"starting with a letter, at most {_MAX_NAME} characters (e.g. thumbnails, search-index)"
-        )
-    if name in RESERVED_NAMES:
-        raise UsageError(f"consumer name {name!r} is reserved: {RESERVED_NAMES[name]}")
-    squashed = {known.replace("-", ""): known for known in existing}
-    if name in existing:
-        raise UsageError(f"consumer {name!r} already exists in {REGISTRY_FILE}")
-    if name.replace("-", "") in squashed:
-        # `searchindex` and `search-index` would share output keys and construct ids.
-        raise UsageError(f"consumer name {name!r} collides with existing {squashed[name.replace('-', '')]!r}")
+    problem = name_clash(name, existing)
+    if problem:
+        raise UsageError(f"{problem} (registry: {REGISTRY_FOLDER}/)")
     if (root / "functions" / module_name(name)).exists():
         raise UsageError(f"functions/{module_name(name)}/ already exists; pick another name or remove it")
 
@@ -88,55 +74,13 @@ def read_pattern_file(path: Path) -> dict[str, Any]:
     return pattern
 
 
-def python_literal(value: Any, indent: int = 0) -> str:
-    """A JSON value as Python source in the registry's style (double quotes, one key per line)."""
-    pad, inner = " " * indent, " " * (indent + 4)
-    if isinstance(value, dict) and value:
-        items = [f"{inner}{json.dumps(str(k))}: {python_literal(v, indent + 4)}," for k, v in value.items()]
-        return "{\n" + "\n".join(items) + f"\n{pad}}}"
-    if isinstance(value, list) and value:
-        items = [f"{inner}{python_literal(v, indent + 4)}," for v in value]
-        return "[\n" + "\n".join(items) + f"\n{pad}]"
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    return json.dumps(value)  # strings, numbers, empty containers: JSON spelling is valid Python
-
-
-def registry_entry(name: str, target: str, pattern: dict[str, Any] | None) -> str:
-    """The entry's source text, indented like the existing entries of `CONSUMERS`."""
-    pattern_text = DEFAULT_PATTERN_CALL if pattern is None else python_literal(pattern, indent=8)
-    return (
-        "    Consumer(\n"
-        f"        name={json.dumps(name)},\n"
-        '        description="TODO: say what this consumer does with the events it receives.",\n'
-        f"        pattern={pattern_text},\n"
-        f"        target={TARGET_CLASSES[target]},\n"
-        "    ),\n"
-    )
-
-
-def add_registry_entry(source: str, entry: str) -> str:
-    """`source` with `entry` appended as the last element of the `CONSUMERS` tuple."""
-    start = _REGISTRY_START.search(source)
-    if start is None:
-        raise UsageError(f"cannot find `CONSUMERS: tuple[Consumer, ...] = (` in {REGISTRY_FILE}")
-    end = source.find("\n)\n", start.end())
-    if end == -1:
-        raise UsageError(f"cannot find the closing `)` of CONSUMERS in {REGISTRY_FILE}")
-    updated = source[: end + 1] + entry + source[end + 1 :]
-    ast.parse(updated)  # never leave the registry unimportable
-    return updated
-
-
-def registry_names(source: str) -> list[str]:
-    """Names of the `Consumer(name=...)` entries in the registry's source (read, never imported)."""
-    names = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Consumer":
-            for keyword in node.keywords:
-                if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
-                    names.append(str(keyword.value.value))
-    return names
+def registry_entry(target: str, pattern: dict[str, Any] | None) -> dict[str, Any]:
+    """The new consumer's entry: every Object Created event (or the given pattern) to a default target."""
+    return {
+        "description": "TODO: say what this consumer does with the events it receives.",
+        **({"events": DEFAULT_EVENTS} if pattern is None else {"pattern": pattern}),
+        "target": {"kind": target},
+    }
 
 
 def scaffold(
@@ -146,11 +90,14 @@ def scaffold(
     root = root or PROJECT_ROOT
     if target not in TARGET_CLASSES:
         raise UsageError(f"unknown target {target!r} (choose from {', '.join(TARGET_CLASSES)})")
-    registry = root / REGISTRY_FILE
-    source = registry.read_text(encoding="utf-8")
-    validate_name(name, registry_names(source), root)
-    updated = add_registry_entry(source, registry_entry(name, target, pattern))
-    planned: dict[Path, str] = {}
+    registry = root / REGISTRY_FOLDER
+    validate_name(name, registry_names(registry), root)
+    entry = registry_entry(target, pattern)
+    try:  # the registry's own loader must accept it (no suffixes needed: the entry names none)
+        consumer_from_entry(name, entry, readable_suffixes=())
+    except (RegistryError, ValueError, TypeError) as exc:
+        raise UsageError(f"the new entry would not load: {exc}") from None
+    planned: dict[Path, str] = {registry_file(name, registry): json.dumps(entry, indent=2) + "\n"}
     if target == "lambda":
         module = module_name(name)
         planned[root / "functions" / module / "__init__.py"] = ""
@@ -169,8 +116,7 @@ def scaffold(
     for path, text in planned.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    registry.write_text(updated, encoding="utf-8")
-    return Scaffolded(name, target, (registry.relative_to(root), *(p.relative_to(root) for p in planned)))
+    return Scaffolded(name, target, tuple(path.relative_to(root) for path in planned))
 
 
 HANDLER_TEMPLATE = '''\

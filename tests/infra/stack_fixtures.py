@@ -9,7 +9,6 @@ from typing import Any
 from infra_template import Synthesized, load
 
 from eventpipe.contract.consumers import (
-    CONSUMERS,
     Consumer,
     EventBusTarget,
     LambdaTarget,
@@ -21,6 +20,7 @@ from eventpipe.contract.consumers import (
     object_created,
     object_deleted,
 )
+from infra.registry import CONSUMERS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]

@@ -101,7 +101,10 @@ def test_invalid_value_names_the_key_in_one_line(key: str, value: Any, reason: s
 
 def test_a_json_limit_the_ingest_memory_cannot_hold_is_refused_in_one_line() -> None:
     # A 64 MiB .json object needs ~500 MB to decode: in 512 MB it would crash instead of being rejected.
-    too_big = {"max_json_array_bytes": 64 * 1024 * 1024, "function_memory_mb": {"ingest": 512}}
+    too_big = {
+        "max_json_array_bytes": 64 * 1024 * 1024,
+        "function_memory_mb": {"ingest": 512, "delete-sync": 1024},
+    }
 
     with pytest.raises(ConfigError) as raised:
         config_from({"eventpipe": {"dev": too_big}})

@@ -20,7 +20,6 @@ from infra_template import (
 from stack_fixtures import CDK_CONTEXT, EXTRA_CONSUMERS, FOREIGN_BUS_ARN, KINDS_CONSUMERS, KINDS_CONTEXT
 
 from eventpipe.contract.consumers import (
-    CONSUMERS,
     Consumer,
     EventBusTarget,
     LambdaTarget,
@@ -28,6 +27,7 @@ from eventpipe.contract.consumers import (
     TopicTarget,
 )
 from infra.config import StageConfig, load_config
+from infra.registry import CONSUMERS
 
 
 def cases(target_type: type | None = None) -> list[Any]:

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from eventpipe.contract.consumers import CONSUMERS
 from eventpipe.contract.errors import UsageError
 from eventpipe.contract.patterns import validate_pattern
+from eventpipe.ops.context import load_registry
 from eventpipe.ops.main import app
 
+CONSUMERS = load_registry()
 BUCKET = "eventpipe-dev-ingest"
 KNOWN = ", ".join(consumer.name for consumer in CONSUMERS)
 
@@ -54,7 +55,7 @@ def s3_event(
 @pytest.fixture(autouse=True)
 def no_local_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Isolate from a local mode another process may be running from the project root."""
-    monkeypatch.setattr("eventpipe.ops.context._PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr("eventpipe.ops.context.PROJECT_ROOT", tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -44,7 +44,7 @@ def test_consumers_json_lists_each_with_depths_and_rule_state(run: Any, deployed
 
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.stdout)}
-    assert list(rows) == ["ingest", "delete-sync", "audit"]
+    assert list(rows) == ["audit", "delete-sync", "ingest"]  # the registry's name order
     assert rows["ingest"]["dlqDepth"] == 1
     assert rows["ingest"]["failureQueueDepth"] == 2
     assert rows["ingest"]["target"] == "lambda:eventpipe-dev-ingest"
@@ -131,7 +131,7 @@ def test_dlq_redrive_dry_run_table(run: Any, deployed: Deployed) -> None:
         (
             ("dlq", "redrive", "--consumer", "nope"),
             2,
-            "error: unknown consumer 'nope' (known: ingest, delete-sync, audit)",
+            "error: unknown consumer 'nope' (known: audit, delete-sync, ingest)",
         ),
         (("dlq", "peek", "--consumer", "nope"), 2, "error: unknown consumer 'nope'"),
         (

@@ -45,7 +45,7 @@ def test_replay_targets_only_the_chosen_consumers_rules(deployed: Deployed) -> N
 def test_no_consumer_means_every_deployed_consumer(deployed: Deployed) -> None:
     chosen = plan(deployed, timedelta(hours=2), timedelta(hours=1))
 
-    assert chosen.consumers == ("ingest", "delete-sync", "audit")
+    assert chosen.consumers == ("audit", "delete-sync", "ingest")
     assert set(chosen.filter_arns) == {
         deployed.outputs[f"{p}RuleArn"] for p in ("Ingest", "DeleteSync", "Audit")
     }
@@ -68,7 +68,7 @@ def test_a_repeated_consumer_is_replayed_to_once(deployed: Deployed) -> None:
             timedelta(hours=2),
             timedelta(hours=1),
             ("ingest", "nope"),
-            "unknown consumer 'nope' (known: ingest",
+            "unknown consumer 'nope' (known: audit",
         ),
     ],
 )

@@ -1,21 +1,21 @@
-"""`consumers new`: a registry entry in the file's style, and for Lambda a working function + test."""
+"""`consumers new`: one registry data file the registry loads, and for Lambda a working function + test."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from eventpipe.contract.consumers import Consumer, load_consumers
 from eventpipe.contract.errors import UsageError
 from eventpipe.ops import cli, scaffold
+from functions.core.domain.formats import READABLE_SUFFIXES
 
 REPO = Path(scaffold.PROJECT_ROOT)
 
@@ -23,29 +23,22 @@ REPO = Path(scaffold.PROJECT_ROOT)
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     """A copy of the parts of the repository the scaffold reads and writes."""
-    shutil.copytree(
-        REPO / "eventpipe" / "contract",
-        tmp_path / "eventpipe" / "contract",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    shutil.copytree(REPO / "consumers", tmp_path / "consumers")
     shutil.copytree(REPO / "functions", tmp_path / "functions", ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 
 
-def load_registry(root: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        f"scaffolded_registry_{id(root)}", root / "eventpipe" / "contract" / "consumers.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+def load_registry(root: Path) -> tuple[Consumer, ...]:
+    """The registry as infra and the CLI load it, from the copy."""
+    return load_consumers(readable_suffixes=READABLE_SUFFIXES, directory=root / "consumers")
 
 
 def existing(root: Path) -> list[str]:
-    return [consumer.name for consumer in load_registry(root).CONSUMERS]
+    return [consumer.name for consumer in load_registry(root)]
+
+
+def registry_files(root: Path) -> dict[str, str]:
+    return {path.name: path.read_text() for path in (root / "consumers").iterdir()}
 
 
 @pytest.mark.parametrize("target", ["sqs", "sns", "sfn", "bus", "lambda"])
@@ -54,10 +47,10 @@ def test_the_entry_is_appended_and_the_registry_still_loads(root: Path, target: 
 
     scaffold.scaffold("scaffold-probe", target, pattern=None, root=root)
 
-    consumers = load_registry(root).CONSUMERS
-    assert [c.name for c in consumers] == [*before, "scaffold-probe"]
-    assert consumers[-1].target.kind == target
-    assert consumers[-1].pattern == {"detail-type": ["Object Created"]}
+    consumers = {c.name: c for c in load_registry(root)}
+    assert sorted(consumers) == sorted([*before, "scaffold-probe"])
+    assert consumers["scaffold-probe"].target.kind == target
+    assert consumers["scaffold-probe"].pattern == {"detail-type": ["Object Created"]}
 
 
 def test_a_pattern_file_becomes_the_entrys_pattern(root: Path, tmp_path: Path) -> None:
@@ -70,20 +63,21 @@ def test_a_pattern_file_becomes_the_entrys_pattern(root: Path, tmp_path: Path) -
 
     scaffold.scaffold("cleanup", "sqs", pattern=scaffold.read_pattern_file(path), root=root)
 
-    assert load_registry(root).CONSUMERS[-1].pattern == pattern
+    assert {c.name: c for c in load_registry(root)}["cleanup"].pattern == pattern
 
 
 def test_a_lambda_consumer_gets_a_handler_domain_and_test_that_pass_and_lint(root: Path) -> None:
     result = scaffold.scaffold("thumbnails", "lambda", pattern=None, root=root)
 
     assert {str(p) for p in result.files} == {
-        "eventpipe/contract/consumers.py",
+        "consumers/thumbnails.json",
         "functions/thumbnails/__init__.py",
         "functions/thumbnails/handler.py",
         "functions/core/use_cases/thumbnails.py",
         "tests/unit/functions/test_thumbnails_handler.py",
     }
-    assert load_registry(root).CONSUMERS[-1].handler == "functions.thumbnails.handler.lambda_handler"
+    thumbnails = {c.name: c for c in load_registry(root)}["thumbnails"]
+    assert thumbnails.handler == "functions.thumbnails.handler.lambda_handler"
     generated = [str(root / p) for p in result.files if p.suffix == ".py"]
     ruff = [sys.executable, "-m", "ruff"]
     config = ["--config", str(REPO / "pyproject.toml")]
@@ -121,12 +115,12 @@ def test_a_lambda_consumer_gets_a_handler_domain_and_test_that_pass_and_lint(roo
     ],
 )
 def test_bad_or_taken_names_are_refused_and_nothing_is_written(root: Path, name: str, message: str) -> None:
-    registry = (root / "eventpipe" / "contract" / "consumers.py").read_text()
+    registry = registry_files(root)
 
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         scaffold.scaffold(name, "lambda", pattern=None, root=root)
 
-    assert (root / "eventpipe" / "contract" / "consumers.py").read_text() == registry
+    assert registry_files(root) == registry
 
 
 @pytest.mark.parametrize(
@@ -152,10 +146,13 @@ def test_unknown_target_is_refused(root: Path) -> None:
         scaffold.scaffold("x", "kinesis", pattern=None, root=root)
 
 
-def test_registry_names_are_read_from_the_source(root: Path) -> None:
-    source = (root / "eventpipe" / "contract" / "consumers.py").read_text()
+def test_the_entry_is_a_data_file_not_python(root: Path) -> None:
+    result = scaffold.scaffold("archive-copy", "sqs", pattern=None, root=root)
 
-    assert scaffold.registry_names(source) == existing(root)
+    assert result.files == (Path("consumers/archive-copy.json"),)
+    entry = json.loads((root / "consumers" / "archive-copy.json").read_text())
+    assert entry["target"] == {"kind": "sqs"}
+    assert entry["events"] == {"type": "created"}
 
 
 def test_the_cli_scaffolds_into_the_project_root(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,10 +166,8 @@ def test_the_cli_scaffolds_into_the_project_root(root: Path, monkeypatch: pytest
     assert json.loads(result.stdout) == {
         "name": "fan-out",
         "target": "sns",
-        "files": ["eventpipe/contract/consumers.py"],
+        "files": ["consumers/fan-out.json"],
     }
     again = CliRunner().invoke(app, ["consumers", "new", "fan-out", "--target", "sns"])
     assert again.exit_code == 2
-    assert (
-        again.stderr.strip() == "error: consumer 'fan-out' already exists in eventpipe/contract/consumers.py"
-    )
+    assert again.stderr.strip() == "error: consumer 'fan-out' already exists (registry: consumers/)"

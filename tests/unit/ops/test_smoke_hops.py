@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from eventpipe.contract.consumers import consumer_by_name
 from eventpipe.contract.patterns import matches
 from eventpipe.ops import cli, cli_support
+from eventpipe.ops.context import load_registry
 from eventpipe.ops.smoke import (
     OBJECT_CREATED,
     OBJECT_DELETED,
@@ -35,10 +36,10 @@ def test_the_canary_lands_in_the_default_dataset_and_reaches_ingest_delete_sync_
     assert registry.for_key(key) == registry.default
     created = canary_event(BUCKET, key, OBJECT_CREATED)
     deleted = canary_event(BUCKET, key, OBJECT_DELETED)
-    assert matches(consumer_by_name("ingest").full_pattern(BUCKET), created)
-    assert matches(consumer_by_name("delete-sync").full_pattern(BUCKET), deleted)
-    assert matches(consumer_by_name("audit").full_pattern(BUCKET), created)
-    assert matches(consumer_by_name("audit").full_pattern(BUCKET), deleted)
+    assert matches(consumer_by_name("ingest", load_registry()).full_pattern(BUCKET), created)
+    assert matches(consumer_by_name("delete-sync", load_registry()).full_pattern(BUCKET), deleted)
+    assert matches(consumer_by_name("audit", load_registry()).full_pattern(BUCKET), created)
+    assert matches(consumer_by_name("audit", load_registry()).full_pattern(BUCKET), deleted)
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def stack(deployed: Deployed) -> Deployed:
         events.put_rule(
             Name=f"eventpipe-dev-{name}",
             EventBusName=deployed.outputs["EventBusName"],
-            EventPattern=json.dumps(consumer_by_name(name).full_pattern(BUCKET)),
+            EventPattern=json.dumps(consumer_by_name(name, load_registry()).full_pattern(BUCKET)),
         )
     return deployed
 
