@@ -2,7 +2,8 @@
 
 Where values come from, later wins:
 1. `DEFAULTS` below (every key; `STAGE_DEFAULTS` adjusts a few for `prod`),
-2. the `eventpipe.<stage>` block of `cdk.json` context,
+2. the `eventpipe.<stage>` block of `cdk.json` context (only real per-stage overrides: a default is
+   written here once, never repeated there),
 3. flat context keys `eventpipe.<stage>.<key>` (e.g. `cdk synth -c eventpipe.dev.alarm_email=a@b.c`).
 A bad value raises `ConfigError` with one line naming the key; `app.py` prints it and exits non-zero.
 Every key is documented in `docs/configuration.md`.
