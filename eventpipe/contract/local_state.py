@@ -27,3 +27,19 @@ def state_dir_from_env() -> Path | None:
     """The state dir `$EVENTPIPE_LOCAL_STATE_DIR` names, or None when it is unset or empty."""
     value = os.environ.get(STATE_DIR_ENV)
     return Path(value) if value else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether the process a state file names (its `pid`) still runs: a running local mode."""
+    if pid <= 0:  # 0 and negatives address process groups
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie answers signals but is gone
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from eventpipe.contract.errors import EventpipeError
-from eventpipe.contract.local_state import STATE_DIR, STATE_FILE
+from eventpipe.contract.local_state import STATE_DIR, STATE_FILE, pid_alive
 from eventpipe.contract.paths import PROJECT_ROOT
 
 INSTANCE_ENV = "EVENTPIPE_LOCAL_INSTANCE"
@@ -200,17 +200,3 @@ def _start_ticks(pid: int) -> int:
 def _boot_id() -> str:
     return (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
 
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:  # 0 and negatives address process groups
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie answers signals but is gone
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True

@@ -7,7 +7,6 @@ same function the CDK construct calls), so the answer is the deployed rule's ans
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +173,7 @@ def _choose_bucket(option: str | None, event: Mapping[str, Any]) -> BucketChoice
 
 def _local_mode_bucket() -> str | None:
     """The stack bucket of a running local mode (a state file whose process is alive), else None."""
+    from eventpipe.contract.local_state import pid_alive
     from eventpipe.ops.context import find_state_file
 
     path = find_state_file()
@@ -185,19 +185,7 @@ def _local_mode_bucket() -> str | None:
         bucket = state["outputs"][outputs.BUCKET_NAME]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return bucket if isinstance(bucket, str) and _process_alive(pid) else None
-
-
-def _process_alive(pid: int) -> bool:
-    if pid <= 0:  # 0 and negatives address process groups, not a process
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
+    return bucket if isinstance(bucket, str) and pid_alive(pid) else None
 
 
 def _shape_warnings(event: Mapping[str, Any]) -> tuple[str, ...]:
