@@ -20,7 +20,17 @@ from eventpipe.contract.paths import PROJECT_ROOT
 from eventpipe.local import template_adaptation
 
 # Inputs of the synthesized template: a change to any of these makes the template stale.
-CDK_SOURCES = ("app.py", "cdk.json", "infra", "schemas")
+# What the template is made from: the CDK app, its config, the consumer registry (data + contract) and
+# the reader's format table (the routing suffixes).
+CDK_SOURCES = (
+    "app.py",
+    "cdk.json",
+    "infra",
+    "schemas",
+    "consumers",
+    "eventpipe/contract",
+    "functions/core/domain/formats.py",
+)
 
 
 def template_path(stage: str, project_root: Path = PROJECT_ROOT) -> Path:
