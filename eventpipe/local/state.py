@@ -199,4 +199,3 @@ def _start_ticks(pid: int) -> int:
 
 def _boot_id() -> str:
     return (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
-
