@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from eventpipe.contract.errors import EventpipeError
+from eventpipe.contract.local_state import STATE_DIR_ENV
 
 if TYPE_CHECKING:
     from eventpipe.local.emulator import Emulator
@@ -22,7 +23,7 @@ local_app = typer.Typer(
 
 StateDir = Annotated[
     Path | None,
-    typer.Option("--state-dir", envvar="EVENTPIPE_LOCAL_STATE_DIR", help="Where state.json and logs live."),
+    typer.Option("--state-dir", envvar=STATE_DIR_ENV, help="Where state.json and logs live."),
 ]
 
 
