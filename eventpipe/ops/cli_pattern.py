@@ -16,6 +16,7 @@ import typer
 
 from eventpipe.contract import outputs
 from eventpipe.contract.errors import UsageError
+from eventpipe.ops.cli_support import read_json_file
 
 EXAMPLES = """\
 Examples:
@@ -146,12 +147,7 @@ def _find_consumer(name: str, registry: Sequence[Any]) -> Any:
 
 
 def _read_event(path: Path) -> Mapping[str, Any]:
-    try:
-        event = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read event file {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"event file {path} is not valid JSON: {exc}") from None
+    event = read_json_file(path, "event file")
     if not isinstance(event, dict):
         raise UsageError(f"event file {path} must hold one JSON object (an EventBridge event)")
     return event

@@ -7,12 +7,13 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 from rich.console import Console
 
-from eventpipe.contract.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.ops.context import DEFAULT_STACK, OpsContext, aws_errors, resolve_context
 
 R = TypeVar("R")
@@ -130,3 +131,13 @@ def depth_text(depth: Any) -> str:
         return "-"
     text = str(depth.total)
     return f"[red]{text}[/red]" if depth.total else text
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """The JSON in a file the user named (`what`: "event file", "pattern file"); UsageError in one line."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # also UnicodeDecodeError
+        raise UsageError(f"{what} {path} is not valid JSON: {exc}") from None

@@ -26,6 +26,7 @@ from eventpipe.contract.consumers import (
 from eventpipe.contract.errors import UsageError
 from eventpipe.contract.paths import PROJECT_ROOT
 from eventpipe.contract.patterns import InvalidPatternError, validate_pattern
+from eventpipe.ops.cli_support import read_json_file
 
 # Where the registry's files are, relative to the project root.
 REGISTRY_FOLDER = REGISTRY_DIR.relative_to(PROJECT_ROOT)
@@ -55,12 +56,7 @@ def validate_name(name: str, existing: list[str], root: Path) -> None:
 
 
 def read_pattern_file(path: Path) -> dict[str, Any]:
-    try:
-        pattern = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read pattern file {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UsageError(f"pattern file {path} is not JSON: {exc}") from None
+    pattern = read_json_file(path, "pattern file")
     if not isinstance(pattern, dict) or not pattern:
         raise UsageError(f"pattern file {path} must hold a non-empty JSON object (an EventBridge pattern)")
     if "source" in pattern:

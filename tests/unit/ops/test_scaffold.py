@@ -126,7 +126,7 @@ def test_bad_or_taken_names_are_refused_and_nothing_is_written(root: Path, name:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("{", "is not JSON"),
+        ("{", "is not valid JSON"),
         ("[]", "must hold a non-empty JSON object"),
         ('{"source": ["aws.s3"]}', "leave it out"),
         ('{"detail": {"object": {"key": [{"wildcard": "a**b"}]}}}', "Event pattern is not valid"),
