@@ -68,7 +68,10 @@ def register_local_mode(target: typer.Typer, *, installed: bool | None = None) -
     stand_in = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
     for name, what in (("local", "Run the whole stack offline"), ("demo", "Run the offline demo")):
         target.command(
-            name, help=f"{what} (needs: pip install 'eventpipe[local]').", context_settings=stand_in
+            # `\[` keeps rich from reading `[local]` as markup and swallowing it.
+            name,
+            help=f"{what} (needs: pip install 'eventpipe\\[local]').",
+            context_settings=stand_in,
         )(_local_extra_missing)
 
 

@@ -25,6 +25,16 @@ def test_without_the_local_extra_local_commands_say_what_to_install(args: list[s
     assert str(result.exception) == LOCAL_EXTRA_MISSING
 
 
+def test_without_the_local_extra_the_help_names_the_extra_to_install() -> None:
+    app = typer.Typer()
+    app.command("version")(lambda: None)
+    register_local_mode(app, installed=False)
+
+    result = CliRunner().invoke(app, ["--help"], terminal_width=200)
+
+    assert "pip install 'eventpipe[local]'" in result.output
+
+
 def test_with_the_local_extra_the_real_commands_are_registered() -> None:
     app = typer.Typer()
     register_local_mode(app, installed=True)
