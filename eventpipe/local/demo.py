@@ -138,7 +138,8 @@ def collect(client: Any, outputs: Mapping[str, str]) -> Landed:
 
 
 def _rejects(s3: Any, rejects_bucket: str, source_bucket: str) -> Iterable[Reject]:
-    # Reports live at rejects/<source bucket>/<source key>/<sequencer>.jsonl (functions/core/rejects.py).
+    # Reports live at rejects/<source bucket>/<source key>/<sequencer>.jsonl
+    # (functions/core/domain/rejects_report.py).
     prefix = f"{REJECTS_PREFIX}{source_bucket}/"
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=rejects_bucket, Prefix=prefix):
         for entry in page.get("Contents", []):
