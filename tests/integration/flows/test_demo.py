@@ -53,6 +53,7 @@ def test_demo_on_the_shipped_samples_lands_what_is_expected(tmp_path: Path) -> N
     ):
         assert heading in done.stdout
     assert "sample.json" in done.stdout
+    assert "Name=SampathShivaKumar" in done.stdout  # the tutorial's record, shown as it landed
     print(next(line for line in done.stdout.splitlines() if line.startswith("wall time:")))
 
 

@@ -14,11 +14,11 @@ SAMPLES = Path(__file__).resolve().parents[4] / "samples"
 
 
 def test_the_tutorial_sample_is_exactly_the_tutorials_file() -> None:
-    assert json.loads((SAMPLES / "sample.json").read_text()) == {
-        "Name": "John Doe",
-        "Role": "Developer",
-        "Email": "john.doe@example.com",
-    }
+    # Byte for byte the tutorial's file (issue 13), spaces before the colons included.
+    assert (SAMPLES / "sample.json").read_bytes() == (
+        b'{\n  "Name" : "SampathShivaKumar",\n  "Role" : "DevOps",\n'
+        b'  "Email": "sampathshivakumar@gmail.com"\n}\n'
+    )
 
 
 def test_samples_land_as_expected(world: World) -> None:
