@@ -7,6 +7,8 @@
 - Timeout: the configured Timeout is enforced; the worker is killed and the invocation fails with
   `Sandbox.Timedout` / "Task timed out after N.00 seconds". MemorySize is reported, not enforced.
 - Logs: one file per function under `log_dir`, with START / END / REPORT lines around each invocation.
+- Code reload: the environments' fingerprint covers the code under functions/ and schemas/ (`code.py`)
+  besides the configuration, so an edit is picked up by the next invocation ("code changed" in the log).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eventpipe.local.lambda_runtime.code import code_fingerprint
 from eventpipe.local.lambda_runtime.config import LATEST, FunctionConfig
 from eventpipe.local.lambda_runtime.environments import EnvironmentPool, ExecutionEnvironment, Outcome
 from eventpipe.local.lambda_runtime.sandbox import is_loader_variable
@@ -63,12 +66,19 @@ class Invoker:
         self._max_workers = max_workers_per_function
         self._command, self._environment, self._cwd = command, environment, cwd
         self._pools: dict[str, EnvironmentPool] = {}
+        self._code_seen: dict[str, str] = {}  # per function: the code fingerprint of its last invocation
         self._log_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def invoke(self, config: FunctionConfig, request_id: str, payload: Any) -> InvokeResult:
         pool = self._pool(config.name)
-        worker = pool.acquire(config.fingerprint, lambda: self._spawn(config))
+        code = code_fingerprint(self._cwd)
+        with self._lock:
+            previous, self._code_seen[config.name] = self._code_seen.get(config.name), code
+        if previous is not None and previous != code:
+            self.log(config.name, "code changed under functions/ or schemas/, new worker")
+        fingerprint = f"{config.fingerprint}:{code}"
+        worker = pool.acquire(fingerprint, lambda: self._spawn(config, fingerprint))
         self.log(config.name, f"START RequestId: {request_id} Version: {LATEST}")
         started = time.monotonic()
         outcome = Outcome(worker_lost=True)
@@ -116,7 +126,7 @@ class Invoker:
                 self._log_locks[name] = threading.Lock()
             return self._pools[name]
 
-    def _spawn(self, config: FunctionConfig) -> ExecutionEnvironment:
+    def _spawn(self, config: FunctionConfig, fingerprint: str) -> ExecutionEnvironment:
         dropped = sorted(name for name in config.environment if is_loader_variable(name))
         if dropped:
             self.log(
@@ -128,7 +138,7 @@ class Invoker:
             command=self._command(config),
             handler=config.handler,
             timeout=config.timeout,
-            fingerprint=config.fingerprint,
+            fingerprint=fingerprint,
             env=self._environment(config),
             cwd=self._cwd,
             log_file=self.log_file(config.name),
