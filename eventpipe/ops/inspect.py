@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -91,13 +92,16 @@ def record_items(ctx: OpsContext, key: str, *, projection: str | None = None) ->
 
 
 def _natural_items(ctx: OpsContext, owner: str, projection: str | None) -> Iterator[dict[str, Any]]:
-    dynamodb, table = ctx.client("dynamodb"), ctx.output(outputs.TABLE_NAME)
-    pages = dynamodb.get_paginator("query").paginate(
-        TableName=table,
-        IndexName=OWNER_INDEX,
-        KeyConditionExpression="#owner = :owner",
-        ExpressionAttributeNames={"#owner": "owner"},
-        ExpressionAttributeValues={":owner": {"S": owner}},
+    pages = (
+        ctx.client("dynamodb")
+        .get_paginator("query")
+        .paginate(
+            TableName=ctx.output(outputs.TABLE_NAME),
+            IndexName=OWNER_INDEX,
+            KeyConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": {"S": owner}},
+        )
     )
     keys = [
         {"pk": item["pk"], "sk": item["sk"]}
@@ -110,13 +114,25 @@ def _natural_items(ctx: OpsContext, owner: str, projection: str | None) -> Itera
         if projection:
             request["ProjectionExpression"] = f"{projection}, #owner"
             request["ExpressionAttributeNames"] = {"#owner": "owner"}
-        pending = {table: request}
-        while pending:
-            response = dynamodb.batch_get_item(RequestItems=pending)
-            for item in response.get("Responses", {}).get(table, []):
-                if item.get("owner", {}).get("S") == owner:  # another object may have taken the key over
-                    yield item
-            pending = response.get("UnprocessedKeys") or {}
+        for item in batch_get(ctx, request):
+            if item.get("owner", {}).get("S") == owner:  # another object may have taken the key over
+                yield item
+
+
+def batch_get(ctx: OpsContext, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The items of one BatchGetItem request (at most 100 keys) on the table, retrying UnprocessedKeys
+    with exponential backoff (DynamoDB API reference, BatchGetItem: a partial result returns the rest in
+    UnprocessedKeys, "retry the batch operation on those items" with backoff)."""
+    dynamodb, table = ctx.client("dynamodb"), ctx.output(outputs.TABLE_NAME)
+    pending: dict[str, Any] = {table: request}
+    attempt = 0
+    while pending:
+        if attempt:
+            time.sleep(min(0.05 * 2**attempt, 5.0))
+        response = dynamodb.batch_get_item(RequestItems=pending)
+        yield from response.get("Responses", {}).get(table, [])
+        pending = response.get("UnprocessedKeys") or {}
+        attempt += 1
 
 
 def records(ctx: OpsContext, key: str) -> Iterator[dict[str, Any]]:

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from eventpipe.contract import outputs
 from eventpipe.ops.context import OpsContext
-from eventpipe.ops.inspect import datasets, plain, record_items, state_item
+from eventpipe.ops.inspect import batch_get, datasets, plain, record_items, state_item
 from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
 from functions.core.adapters.s3_object_reader import S3ObjectReader
 from functions.core.adapters.s3_report_sink import S3ReportSink
@@ -189,7 +189,9 @@ def _items(ctx: OpsContext, key: str, current: Current | None) -> Items:
 
 
 def _current_objects(ctx: OpsContext, prefix: str) -> Iterator[list[tuple[str, Current]]]:
-    """Pages of (key, current version) of the bucket, delete markers left out (they read as absent)."""
+    """Pages of (key, current version) of the bucket, delete markers left out (they read as absent).
+    ListObjectVersions (Amazon S3 API Reference) pages up to 1,000 entries, `Versions` and `DeleteMarkers`
+    each with `IsLatest`; on an unversioned bucket every object is listed once with VersionId "null"."""
     pages = (
         ctx.client("s3")
         .get_paginator("list_object_versions")
@@ -205,21 +207,12 @@ def _current_objects(ctx: OpsContext, prefix: str) -> Iterator[list[tuple[str, C
 
 def _states(ctx: OpsContext, keys: list[str]) -> dict[str, dict[str, Any]]:
     """The state items of up to one page of keys, by key (consistent BatchGetItem)."""
-    dynamodb, table = ctx.client("dynamodb"), ctx.output(outputs.TABLE_NAME)
     bucket = ctx.output(outputs.BUCKET_NAME)
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), _BATCH_GET):
-        pending: dict[str, Any] = {
-            table: {
-                "Keys": [state_key(f"{bucket}/{k}") for k in keys[start : start + _BATCH_GET]],
-                "ConsistentRead": True,
-            }
-        }
-        while pending:
-            response = dynamodb.batch_get_item(RequestItems=pending)
-            for item in response.get("Responses", {}).get(table, []):
-                found[item["pk"]["S"].removeprefix(f"{STATE_PREFIX}{bucket}/")] = plain(item)
-            pending = response.get("UnprocessedKeys") or {}
+        batch = [state_key(f"{bucket}/{k}") for k in keys[start : start + _BATCH_GET]]
+        for item in batch_get(ctx, {"Keys": batch, "ConsistentRead": True}):
+            found[item["pk"]["S"].removeprefix(f"{STATE_PREFIX}{bucket}/")] = plain(item)
     return found
 
 
@@ -256,7 +249,9 @@ def _is_live(ctx: OpsContext, key: str) -> bool:
         ctx.client("s3").head_object(Bucket=ctx.output(outputs.BUCKET_NAME), Key=key)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "405"):
-            return False  # absent, or a delete marker on top (405 for a marker named by version)
+            # Absent, or a delete marker on top: S3 answers 404 (GetObject/HeadObject without a version,
+            # S3 user guide "Working with delete markers"; 405 only when a marker's version is named).
+            return False
         raise
     return True
 
