@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from eventpipe.contract.consumers import TARGET_KINDS
 from eventpipe.ops import inventory, scaffold
 from eventpipe.ops.cli_support import (
     AsJson,
@@ -19,6 +21,11 @@ from eventpipe.ops.cli_support import (
     out,
     print_json,
 )
+
+# A choice, not a free string: the registry's target kinds (help shows them; a typo is a usage error).
+TargetKind = Enum("TargetKind", {kind.upper(): kind for kind in TARGET_KINDS}, type=str)  # type: ignore[misc]
+
+DEFAULT_TARGET = TargetKind("lambda")
 
 consumers_app = typer.Typer(
     no_args_is_help=False,
@@ -38,7 +45,7 @@ def consumers_list(
 
       eventpipe consumers --local
 
-      eventpipe consumers --stack eventpipe-prod --region eu-west-1 --json
+      eventpipe consumers --stage prod --region eu-west-1 --json
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -47,12 +54,20 @@ def consumers_list(
         print_json([row.as_json() for row in rows])
         return
     table = Table(title=f"consumers of {shared.stack if not shared.local else 'local mode'}")
+    # Only the pattern may take the room left; it wraps at its JSON commas, never one word per line.
     for column in ("name", "pattern", "target", "dlq", "failures", "rule"):
-        table.add_column(column, overflow="fold")
+        table.add_column(
+            column, no_wrap=column != "pattern", overflow="fold", ratio=1 if column == "pattern" else None
+        )
     for row in rows:
         state = row.rule_state if row.rule_state == "ENABLED" else f"[yellow]{row.rule_state}[/yellow]"
         table.add_row(
-            row.name, compact(row.pattern), row.target, depth_text(row.dlq), depth_text(row.failures), state
+            row.name,
+            compact(row.pattern).replace(",", ", "),
+            row.target,
+            depth_text(row.dlq),
+            depth_text(row.failures),
+            state,
         )
     out.print(table)
 
@@ -61,9 +76,7 @@ def consumers_list(
 @one_line_errors
 def consumers_new(
     name: Annotated[str, typer.Argument(help="New consumer name: lowercase letters, digits and '-'.")],
-    target: Annotated[
-        str, typer.Option("--target", "-t", help="Target kind: lambda, sqs, sns, sfn or bus.")
-    ] = "lambda",
+    target: Annotated[TargetKind, typer.Option("--target", "-t", help="Target kind.")] = DEFAULT_TARGET,
     pattern: Annotated[
         Path | None,
         typer.Option("--pattern", help="JSON file with the EventBridge pattern (default: object_created())."),
@@ -79,11 +92,11 @@ def consumers_new(
       eventpipe consumers new archive-copy --target sqs --pattern patterns/archive.json
     """
     loaded = scaffold.read_pattern_file(pattern) if pattern else None
-    result = scaffold.scaffold(name, target.lower(), pattern=loaded)
+    result = scaffold.scaffold(name, target.value, pattern=loaded)
     if as_json:
         print_json(result.as_json())
         return
-    out.print(f"consumer [bold]{name}[/bold] ({target}) scaffolded:")
+    out.print(f"consumer [bold]{name}[/bold] ({target.value}) scaffolded:")
     for path in result.files:
         out.print(f"  {path}")
     out.print(

@@ -65,7 +65,10 @@ def _dlq_owner(ctx: OpsContext, name: str) -> Any:
 def dlq_peek(
     shared: Shared,
     consumer: ConsumerName,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Messages to show per queue.")] = 10,
+    # Not -n/--limit: those mean a total (dlq redrive); this is a count per queue.
+    per_queue: Annotated[
+        int, typer.Option("--per-queue", metavar="N", min=1, help="Messages to show per queue.")
+    ] = 10,
 ) -> None:
     """Show dead letters without removing them: error, rule, event id, object key.
 
@@ -73,14 +76,14 @@ def dlq_peek(
 
       eventpipe dlq peek --consumer ingest --local
 
-      eventpipe dlq peek -c audit -n 50 --json
+      eventpipe dlq peek -c audit --per-queue 50 --json
     """
     ctx = shared.context()
     owner = _dlq_owner(ctx, consumer)
     letters = [
         letter
         for role, url in owner.queues.items()
-        for letter in peek(ctx.client("sqs"), url, role, limit=limit)
+        for letter in peek(ctx.client("sqs"), url, role, limit=per_queue)
     ]
     if shared.as_json:
         print_json([letter.as_json() for letter in letters])
@@ -109,7 +112,9 @@ def dlq_peek(
 def dlq_redrive(
     shared: Shared,
     consumer: ConsumerName,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Stop after N messages.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", metavar="N", min=1, help="Stop after N messages in total.")
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be redriven; change nothing.")
     ] = False,

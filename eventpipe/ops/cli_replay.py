@@ -13,15 +13,48 @@ from eventpipe.contract.errors import EventpipeError
 from eventpipe.ops import inventory, replay
 from eventpipe.ops.cli_support import (
     Shared,
+    complete_consumer,
     err,
     operator_command,
     out,
     print_json,
 )
 from eventpipe.ops.context import OpsContext
-from eventpipe.ops.timeparse import format_time, parse_time
+from eventpipe.ops.timeparse import format_time, parse_duration, parse_time
 
 replay_app = typer.Typer(help="Replay archived events to chosen consumers only.", no_args_is_help=True)
+
+DEFAULT_TIMEOUT = "1h"
+# One time syntax: like --since and smoke's --timeout, a duration such as 90s, 30m, 1h (bare number: seconds).
+Timeout = Annotated[
+    str,
+    typer.Option("--timeout", metavar="DURATION", help="How long --wait waits at most (e.g. 90s, 30m, 1h)."),
+]
+
+
+def complete_replay(incomplete: str) -> list[str]:
+    """Replay names for shell completion: only from a running local mode (its ListReplays answers
+    locally in milliseconds); on AWS a Tab press would need credentials and a network round trip, so
+    nothing is offered there."""
+    import os
+
+    from eventpipe.ops.context import resolve_context
+
+    if os.environ.get("EVENTPIPE_LOCAL") != "1":
+        return []
+    try:
+        names = [item.get("ReplayName", "") for item in replay.list_replays(resolve_context(local=True))]
+    except Exception:  # completion must never break the user's shell
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
+
+ReplayName = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME", help="Replay name (see `eventpipe replay list`).", autocompletion=complete_replay
+    ),
+]
 
 
 @replay_app.command("start")
@@ -34,10 +67,16 @@ def replay_start(
     ],
     consumer: Annotated[
         list[str] | None,
-        typer.Option("--consumer", "-c", help="Replay to this consumer only (repeatable; default: all)."),
+        typer.Option(
+            "--consumer",
+            "-c",
+            metavar="NAME",
+            help="Replay to this consumer only (repeatable; default: all).",
+            autocompletion=complete_consumer,
+        ),
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the replay until it ends.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most.")] = 3600,
+    timeout: Timeout = DEFAULT_TIMEOUT,
     name: Annotated[str | None, typer.Option("--name", help="Replay name (default: generated).")] = None,
 ) -> None:
     """Start a replay of [--since, --until] from the archive to the chosen consumers' rules only.
@@ -48,8 +87,10 @@ def replay_start(
 
       eventpipe replay start --since -2h --until -1h --consumer ingest --wait
 
-      eventpipe replay start --since 2026-11-26T08:00:00Z --until 2026-11-26T09:00:00Z --json
+      eventpipe replay start --since 2026-11-26T08:00:00Z \\
+        --until 2026-11-26T09:00:00Z --json
     """
+    wait_seconds = parse_duration(timeout)
     now = datetime.now(UTC)
     window = (parse_time(since, now=now), parse_time(until, now=now))
     replay.check_window(*window, now=now)
@@ -82,7 +123,7 @@ def replay_start(
                 f"follow it with `eventpipe replay status {plan.name}`"
             )
         return
-    final = follow(ctx, plan.name, timeout=timeout, show=not shared.as_json)
+    final = follow(ctx, plan.name, timeout=wait_seconds, show=not shared.as_json)
     if shared.as_json:
         print_json({**summary, **inventory.replay_json(final)})
     finish_replay(final, quiet=shared.as_json)
@@ -156,9 +197,9 @@ def replay_list(
 @operator_command
 def replay_status(
     shared: Shared,
-    name: Annotated[str, typer.Argument(help="Replay name (see `eventpipe replay list`).")],
+    name: ReplayName,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the replay until it ends.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most.")] = 3600,
+    timeout: Timeout = DEFAULT_TIMEOUT,
 ) -> None:
     """State and progress of one replay (exit 0 unless it FAILED or was CANCELLED).
 
@@ -168,9 +209,12 @@ def replay_status(
 
       eventpipe replay status eventpipe-ingest-20261126T101500 --wait --json
     """
+    wait_seconds = parse_duration(timeout)
     ctx = shared.context()
     state = (
-        follow(ctx, name, timeout=timeout, show=not shared.as_json) if wait else replay.describe(ctx, name)
+        follow(ctx, name, timeout=wait_seconds, show=not shared.as_json)
+        if wait
+        else replay.describe(ctx, name)
     )
     data = inventory.replay_json(state)
     if shared.as_json:
@@ -187,7 +231,7 @@ def replay_status(
 @operator_command
 def replay_cancel(
     shared: Shared,
-    name: Annotated[str, typer.Argument(help="Replay name.")],
+    name: ReplayName,
 ) -> None:
     """Cancel a running replay (events already replayed stay delivered).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 from rich.console import Console
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.ops.context import DEFAULT_STACK, OpsContext, aws_errors, resolve_context
@@ -22,19 +24,67 @@ R = TypeVar("R")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
-Stack = Annotated[
-    str,
-    typer.Option("--stack", envvar="EVENTPIPE_STACK", help="CloudFormation stack name (eventpipe-<stage>)."),
+DEFAULT_STAGE = DEFAULT_STACK.removeprefix("eventpipe-")
+
+
+def stack_for_stage(stage: str) -> str:
+    """The stack a stage deploys as (infra names it `eventpipe-<stage>`)."""
+    return f"eventpipe-{stage}"
+
+
+def complete_consumer(incomplete: str) -> list[str]:
+    """Shell completion for consumer names: the registry files (eventpipe/contract/consumers + data
+    files), read offline; never an AWS call while the user presses Tab."""
+    from eventpipe.ops.context import load_registry
+
+    try:
+        names = [consumer.name for consumer in load_registry()]
+    except Exception:  # a broken registry must not break the user's shell
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
+
+Stage = Annotated[
+    str | None,
+    typer.Option(
+        "--stage",
+        envvar="EVENTPIPE_STAGE",
+        metavar="STAGE",
+        help=f"Stage to act on: its stack is eventpipe-STAGE (default: {DEFAULT_STAGE}).",
+        show_default=False,
+    ),
 ]
-Region = Annotated[str | None, typer.Option("--region", help="AWS region (default: profile / AWS_REGION).")]
-Profile = Annotated[str | None, typer.Option("--profile", help="AWS named profile.")]
+Stack = Annotated[
+    str | None,
+    typer.Option(
+        "--stack",
+        envvar="EVENTPIPE_STACK",
+        metavar="STACK",
+        help="Explicit CloudFormation stack name; overrides --stage.",
+        show_default=False,
+    ),
+]
+Region = Annotated[
+    str | None,
+    typer.Option(
+        "--region", metavar="REGION", help="AWS region (default: the profile's, else AWS_DEFAULT_REGION)."
+    ),
+]
+Profile = Annotated[str | None, typer.Option("--profile", metavar="PROFILE", help="AWS named profile.")]
 Local = Annotated[
     bool,
     typer.Option("--local", help="Act on the running local mode (also when EVENTPIPE_LOCAL=1)."),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (snake_case keys) instead of tables.")]
 ConsumerName = Annotated[
-    str, typer.Option("--consumer", "-c", help="Consumer name (see `eventpipe consumers`).")
+    str,
+    typer.Option(
+        "--consumer",
+        "-c",
+        metavar="NAME",
+        help="Consumer name (see `eventpipe consumers`).",
+        autocompletion=complete_consumer,
+    ),
 ]
 
 
@@ -43,19 +93,41 @@ class Shared:
     """The options every operator command takes: where to act (--stack/--region/--profile/--local) and
     how to print (--json). Written once here; `operator_command` adds them to a command."""
 
-    stack: str
+    stage: str | None
+    explicit_stack: str | None
     region: str | None
     profile: str | None
     local: bool
     as_json: bool
 
+    @property
+    def stack(self) -> str:
+        """--stack if given, else the stage's stack (default eventpipe-dev)."""
+        return self.requested_stack or DEFAULT_STACK
+
+    @property
+    def requested_stack(self) -> str | None:
+        """The stack the user named (--stack, else --stage; their env vars count), or None."""
+        if self.explicit_stack:
+            return self.explicit_stack
+        return stack_for_stage(self.stage) if self.stage else None
+
     def context(self) -> OpsContext:
-        return resolve_context(stack=self.stack, region=self.region, profile=self.profile, local=self.local)
+        ctx = resolve_context(stack=self.stack, region=self.region, profile=self.profile, local=self.local)
+        requested = self.requested_stack
+        if ctx.local and requested and requested != ctx.stack:
+            option = f"--stack {self.explicit_stack}" if self.explicit_stack else f"--stage {self.stage}"
+            raise UsageError(
+                f"--local acts on the running local mode ({ctx.stack}) but {option} names {requested}: "
+                "drop one of them"
+            )
+        return ctx
 
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 _SHARED_OPTIONS = (
-    inspect.Parameter("stack", _KW, default=DEFAULT_STACK, annotation=Stack),
+    inspect.Parameter("stage", _KW, default=None, annotation=Stage),
+    inspect.Parameter("explicit_stack", _KW, default=None, annotation=Stack),
     inspect.Parameter("region", _KW, default=None, annotation=Region),
     inspect.Parameter("profile", _KW, default=None, annotation=Profile),
     inspect.Parameter("local", _KW, default=False, annotation=Local),
@@ -108,8 +180,80 @@ def operator_command(command: Callable[..., R]) -> Callable[..., R]:
     return one_line_errors(wrapper)
 
 
+# Values kept verbatim under these keys: they are EventBridge documents, not our output's own keys.
+_VERBATIM_KEYS = frozenset({"pattern"})
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def snake_keys(data: Any) -> Any:
+    """One JSON key style for every command: snake_case (`replayName` -> `replay_name`). Pattern
+    documents are left as EventBridge spells them."""
+    if isinstance(data, dict):
+        return {
+            _CAMEL_HUMP.sub(r"_\1", key).lower() if isinstance(key, str) else key: (
+                value if key in _VERBATIM_KEYS else snake_keys(value)
+            )
+            for key, value in data.items()
+        }
+    if isinstance(data, list | tuple):
+        return [snake_keys(item) for item in data]
+    return data
+
+
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
+    typer.echo(json.dumps(snake_keys(data), indent=2, default=str))
+
+
+def tidy_help(command: Any) -> None:
+    """Clean metavars in every help screen below `command`: flags show none (typer 0.29 prints
+    `<bool>`), values show a NAME (not `<str>`, `<list[str]>`), arguments show NAME in the usage line
+    (not `{name}`), choices show `[a|b]`. Applied once to the whole tree, so commands added later
+    by anyone get it too."""
+    for param in getattr(command, "params", ()):
+        if isinstance(param, TyperOption):
+            if param.is_flag:
+                param.metavar = ""
+            elif param.metavar is None:
+                descriptor = param.type_descriptor
+                choices = descriptor.choices if descriptor.is_choice else None
+                param.metavar = (
+                    "[" + "|".join(str(getattr(c, "value", c)) for c in choices) + "]"
+                    if choices
+                    else (param.name or "value").upper()
+                )
+        elif isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = (param.name or "arg").upper()
+            # typer 0.29 has no setting for these two: the NAME column says it already (typer would add
+            # `<str>` / `<path>` beside it), and the usage line shows NAME, or [NAME] when optional
+            # (typer writes `{NAME}`).
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+            usage = param.metavar if param.required else f"[{param.metavar}]"
+            param._usage_display_name = lambda usage=usage: usage  # type: ignore[method-assign, misc]
+    _flag_help_option(command)
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
+
+
+def _flag_help_option(command: Any) -> None:
+    """--help is built lazily by click (not in `params`): give it no metavar when it is built."""
+    build = command.get_help_option
+
+    def get_help_option(ctx: Any) -> Any:
+        option = build(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = get_help_option
+
+
+class TidyGroup(TyperGroup):
+    """The root group: tidies every help screen of the tree before parsing (see `tidy_help`)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        tidy_help(self)
+        return super().main(*args, **kwargs)
 
 
 def compact(pattern: Any) -> str:

@@ -19,7 +19,7 @@ import typer
 from typer._click import exceptions as click_errors
 
 from eventpipe.contract.errors import EventpipeError, UsageError
-from eventpipe.ops.cli_support import show_error
+from eventpipe.ops.cli_support import TidyGroup, show_error
 
 LOCAL_EXTRA_MISSING = "local mode needs the `local` extra (moto): pip install 'eventpipe[local]'"
 
@@ -28,21 +28,39 @@ app = typer.Typer(
     help="Operate an eventpipe stack: local mode, consumers, replays, dead letters.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # --install-completion / --show-completion (bash, zsh, fish, PowerShell); consumer and replay names
+    # complete from the registry files (cli_support.complete_consumer, cli_replay.complete_replay).
+    add_completion=True,
+    cls=TidyGroup,
 )
 
 
+def _package_version() -> str:
+    from importlib.metadata import version as package_version
+
+    return package_version("eventpipe")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(_package_version())
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Operate an eventpipe stack: local mode, consumers, replays, dead letters."""
 
 
 @app.command()
 def version() -> None:
-    """Print the eventpipe version."""
-    from importlib.metadata import version as package_version
-
-    typer.echo(package_version("eventpipe"))
+    """Print the eventpipe version (same as --version)."""
+    typer.echo(_package_version())
 
 
 def local_mode_installed() -> bool:

@@ -98,10 +98,10 @@ def test_replay_of_a_window_reaches_ingest_only_and_leaves_the_table_unchanged(
     pipeline.settle()
 
     assert replay["state"] == "COMPLETED"
-    assert replay["filterArns"] == [outputs["IngestRuleArn"]]
+    assert replay["filter_arns"] == [outputs["IngestRuleArn"]]
     after = items_of(aws, outputs, key)
     # ingest processed the replayed event: its items now name the replay ...
-    assert {item["replay_name"]["S"] for item in after} == {replay["replayName"]}
+    assert {item["replay_name"]["S"] for item in after} == {replay["replay_name"]}
     # ... and the table holds the same records (only the processing provenance moved).
     provenance = {"replay_name", "ingested_at"}
 
@@ -110,12 +110,12 @@ def test_replay_of_a_window_reaches_ingest_only_and_leaves_the_table_unchanged(
 
     assert strip(after) == strip(before)
     # audit is another consumer: it did not see the replay at all.
-    assert [b for b in audit_mailbox.bodies() if b.get("replay-name") == replay["replayName"]] == []
+    assert [b for b in audit_mailbox.bodies() if b.get("replay-name") == replay["replay_name"]] == []
     listed = ops("replay", "list", "--json")
-    assert replay["replayName"] in [item["replayName"] for item in listed]
+    assert replay["replay_name"] in [item["replay_name"] for item in listed]
     status = ops("status", "--json")
-    assert status["lastReplay"]["replayName"] == replay["replayName"]
-    assert status["archive"]["eventCount"] >= 1
+    assert status["last_replay"]["replay_name"] == replay["replay_name"]
+    assert status["archive"]["event_count"] >= 1
 
 
 def test_after_a_change_in_ingest_a_replay_updates_the_table(
@@ -205,14 +205,14 @@ def test_redrive_after_a_fault_delivers_to_the_failed_consumer_only_and_loses_no
     pipeline.settle()
     assert all(pipeline.records(key) == [] for key in keys)
 
-    peeked = ops("dlq", "peek", "--consumer", "ingest", "--limit", "50", "--json")
-    ours = [letter for letter in peeked if letter["objectKey"] and unquote_plus(letter["objectKey"]) in keys]
+    peeked = ops("dlq", "peek", "--consumer", "ingest", "--per-queue", "50", "--json")
+    ours = [letter for letter in peeked if letter["object_key"] and unquote_plus(letter["object_key"]) in keys]
     assert len(ours) == 2
     assert {letter["queue"] for letter in ours} == {"failures"}
-    assert all(letter["errorCode"] and letter["errorMessage"] for letter in ours)
+    assert all(letter["error_code"] and letter["error_message"] for letter in ours)
     listed = {(row["consumer"], row["queue"]): row for row in ops("dlq", "list", "--json")}
     assert listed[("ingest", "failures")]["depth"] == already_failed + 2
-    assert listed[("ingest", "failures")]["oldestAgeSeconds"] is not None
+    assert listed[("ingest", "failures")]["oldest_age_seconds"] is not None
 
     # Interrupted halfway (here: stopped by --limit): the rest stays queued, nothing is lost.
     first = ops("dlq", "redrive", "--consumer", "ingest", "--limit", "1", "--json")
@@ -228,4 +228,4 @@ def test_redrive_after_a_fault_delivers_to_the_failed_consumer_only_and_loses_no
     for key in keys:  # audit saw each upload once: the redrive never went through the bus
         assert len([body for body in audit_mailbox.bodies() if object_key(body) == key]) == 1
     consumers = {row["name"]: row for row in ops("consumers", "--json")}
-    assert consumers["ingest"]["failureQueueDepth"] == 0
+    assert consumers["ingest"]["failure_queue_depth"] == 0

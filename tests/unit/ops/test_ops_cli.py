@@ -45,12 +45,12 @@ def test_consumers_json_lists_each_with_depths_and_rule_state(run: Any, deployed
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert list(rows) == ["audit", "delete-sync", "ingest"]  # the registry's name order
-    assert rows["ingest"]["dlqDepth"] == 1
-    assert rows["ingest"]["failureQueueDepth"] == 2
+    assert rows["ingest"]["dlq_depth"] == 1
+    assert rows["ingest"]["failure_queue_depth"] == 2
     assert rows["ingest"]["target"] == "lambda:eventpipe-dev-ingest"
     assert rows["audit"]["target"] == "sqs:eventpipe-dev-audit"
-    assert rows["audit"]["failureQueueDepth"] is None
-    assert {row["ruleState"] for row in rows.values()} == {"ENABLED"}
+    assert rows["audit"]["failure_queue_depth"] is None
+    assert {row["rule_state"] for row in rows.values()} == {"ENABLED"}
     assert rows["ingest"]["pattern"] == {"source": ["aws.s3"]}  # the deployed rule's, not the registry's
     assert result.requested == {
         "stack": "eventpipe-dev",
@@ -84,8 +84,8 @@ def test_dlq_list_json_has_every_queue_with_depth_and_age(run: Any, deployed: De
         ("forwarder", "dlq"),
     }
     assert rows[("audit", "dlq")]["depth"] == 1
-    assert rows[("audit", "dlq")]["oldestAgeSeconds"] is not None
-    assert rows[("ingest", "dlq")]["oldestAgeSeconds"] is None
+    assert rows[("audit", "dlq")]["oldest_age_seconds"] is not None
+    assert rows[("ingest", "dlq")]["oldest_age_seconds"] is None
 
 
 def test_dlq_peek_json_shows_reason_and_object(run: Any, deployed: Deployed) -> None:
@@ -96,10 +96,10 @@ def test_dlq_peek_json_shows_reason_and_object(run: Any, deployed: Deployed) -> 
 
     assert result.exit_code == 0, result.output
     [letter] = json.loads(result.stdout)
-    assert letter["eventId"] == "ev-1"
-    assert letter["objectKey"] == "in/x y.json"
-    assert letter["errorCode"] == "SDK_CLIENT_ERROR"
-    assert letter["ruleArn"] == deployed.outputs["IngestRuleArn"]
+    assert letter["event_id"] == "ev-1"
+    assert letter["object_key"] == "in/x y.json"
+    assert letter["error_code"] == "SDK_CLIENT_ERROR"
+    assert letter["rule_arn"] == deployed.outputs["IngestRuleArn"]
     assert deployed.depth("IngestDlqUrl") == 1
 
 
@@ -179,10 +179,10 @@ def test_replay_start_wait_json_ends_completed(run: Any, deployed: Deployed) -> 
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["state"] == "COMPLETED"
-    assert data["filterArns"] == [deployed.outputs["IngestRuleArn"]]
+    assert data["filter_arns"] == [deployed.outputs["IngestRuleArn"]]
     listed = json.loads(run("replay", "list", "--json").stdout)
-    assert [item["replayName"] for item in listed] == [data["replayName"]]
-    status = json.loads(run("replay", "status", data["replayName"], "--json").stdout)
+    assert [item["replay_name"] for item in listed] == [data["replay_name"]]
+    status = json.loads(run("replay", "status", data["replay_name"], "--json").stdout)
     assert status["state"] == "COMPLETED"
 
 
@@ -207,12 +207,12 @@ def test_status_json_shows_health(run: Any, deployed: Deployed) -> None:
 
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["deadLetters"] == 1
+    assert data["dead_letters"] == 1
     assert [alarm["name"] for alarm in data["alarms"]] == ["eventpipe-dev-AuditDlqDepth"]
-    assert data["alarmsDefined"] == 2  # the stack's two alarms, not the other stack's
+    assert data["alarms_defined"] == 2  # the stack's two alarms, not the other stack's
     assert data["archive"]["name"] == "eventpipe-dev-archive"
-    assert data["archive"]["retentionDays"] == 30
-    assert data["lastReplay"] is None
+    assert data["archive"]["retention_days"] == 30
+    assert data["last_replay"] is None
     assert run("status").exit_code == 0
 
 

@@ -93,7 +93,7 @@ def test_when_no_consumer_sees_the_canary_the_bus_hop_is_named(run: Any, stack: 
         .startswith("error: bus/forwarder: no consumer received the canary's event within 1s")
     )
     report = json.loads(result.stdout)
-    assert report["failedHop"] == "bus/forwarder"
+    assert report["failed_hop"] == "bus/forwarder"
     assert [c["status"] for c in report["checks"] if c["hop"] in ("ingest", "audit")][:2] == ["failed"] * 2
     # Cleanup still deleted the canary: its key now reads as deleted.
     listing = stack.ctx.client("s3").list_object_versions(Bucket=BUCKET, Prefix=report["key"])
