@@ -89,7 +89,8 @@ def consumers_new(
 
       eventpipe consumers new search-index --target lambda
 
-      eventpipe consumers new archive-copy --target sqs --pattern patterns/archive.json
+      eventpipe consumers new archive-copy --target sqs \\
+        --pattern patterns/archive.json
     """
     loaded = scaffold.read_pattern_file(pattern) if pattern else None
     result = scaffold.scaffold(name, target.value, pattern=loaded)

@@ -21,9 +21,11 @@ from eventpipe.ops.cli_support import read_json_file
 EXAMPLES = """\
 Examples:
 
-  eventpipe pattern test --consumer ingest tests/events/s3_object_created_put_versioned.json
+  eventpipe pattern test --consumer ingest \\
+    tests/events/s3_object_created_put_versioned.json
 
-  eventpipe pattern test --consumer delete-sync event.json --bucket my-ingest-bucket
+  eventpipe pattern test --consumer delete-sync event.json \\
+    --bucket my-ingest-bucket
 
   eventpipe pattern test --consumer audit event.json --json | jq .matched
 
