@@ -17,6 +17,10 @@ STATE_DIR_ENV: Final = "EVENTPIPE_LOCAL_STATE_DIR"
 # Relative to the project root.
 STATE_DIR: Final = Path(".eventpipe") / "local"
 STATE_FILE: Final = "state.json"
+# Every event the local engine accepts, one JSON line each (`eventpipe events tail` reads it).
+EVENTS_LOG: Final = "events.jsonl"
+# Each local Lambda function's log: `<state dir>/logs/<function name>.log`.
+LOGS_DIR: Final = "logs"
 
 
 def default_state_dir(project_root: Path = PROJECT_ROOT) -> Path:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from eventpipe.contract.errors import EventpipeError
+from eventpipe.contract import outputs
+from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.contract.local_state import STATE_DIR_ENV
+from eventpipe.ops.context import aws_errors
 
 if TYPE_CHECKING:
     from eventpipe.local.emulator import Emulator
@@ -121,6 +124,119 @@ def status(
     if engine:
         counters = ", ".join(f"{name} {count}" for name, count in engine.get("stats", {}).items())
         typer.echo(f"events: {counters}; pending deliveries {engine.get('pending_deliveries', 0)}")
+
+
+Rejects = Annotated[
+    bool,
+    typer.Option("--rejects", help="The rejects bucket (rejects reports) instead of the ingest bucket."),
+]
+
+
+def _bucket(emulator: Emulator, rejects: bool) -> str:
+    key = outputs.REJECTS_BUCKET_NAME if rejects else outputs.BUCKET_NAME
+    name = emulator.outputs.get(key)
+    if not name:
+        raise EventpipeError(
+            f"the local stack has no output {key!r}: restart it with `eventpipe local start`"
+        )
+    return name
+
+
+@local_app.command()
+def put(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The file to upload.")],
+    key: Annotated[
+        str | None, typer.Argument(metavar="KEY", help="Object key (default: the file's name).")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Return once every consumer has handled the upload.")
+    ] = False,
+    state_dir: StateDir = None,
+) -> None:
+    """Upload a file to the local ingest bucket (what `aws s3 cp FILE s3://BUCKET/KEY` does).
+
+    Examples:
+
+      eventpipe local put samples/sample.json --wait
+
+      eventpipe local put people.jsonl people/team.jsonl
+    """
+    from eventpipe.local.emulator import Emulator
+
+    emulator = Emulator.attach(state_dir)
+    try:
+        body = file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from None
+    bucket, key = _bucket(emulator, rejects=False), key or file.name
+    with aws_errors(f"uploading {file}"):
+        answer = emulator.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    version = answer.get("VersionId")
+    typer.echo(f"put s3://{bucket}/{key} ({len(body)} bytes{f', version {version}' if version else ''})")
+    if wait:
+        try:
+            emulator.wait_idle(timeout=60)
+        except TimeoutError:
+            raise EventpipeError(
+                "the consumers were still busy after 60s: see `eventpipe local status`"
+            ) from None
+        typer.echo("handled: every consumer is idle")
+
+
+@local_app.command()
+def get(
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Object key.")],
+    rejects: Rejects = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write here instead of stdout.")
+    ] = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Print an object of the local ingest (or rejects) bucket.
+
+    Examples:
+
+      eventpipe local get sample.json
+
+      eventpipe local get sample.json -o copy.json
+    """
+    from eventpipe.local.emulator import Emulator
+
+    emulator = Emulator.attach(state_dir)
+    bucket = _bucket(emulator, rejects)
+    with aws_errors(f"reading s3://{bucket}/{key}"):
+        body = emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    if output is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(body)
+
+
+@local_app.command("ls")
+def list_objects(
+    prefix: Annotated[str, typer.Argument(metavar="PREFIX", help="Only keys starting with this.")] = "",
+    rejects: Rejects = False,
+    state_dir: StateDir = None,
+) -> None:
+    """List the objects of the local ingest (or rejects) bucket: last modified, size, key.
+
+    Examples:
+
+      eventpipe local ls
+
+      eventpipe local ls --rejects rejects/
+    """
+    from eventpipe.local.emulator import Emulator
+
+    emulator = Emulator.attach(state_dir)
+    bucket = _bucket(emulator, rejects)
+    with aws_errors(f"listing s3://{bucket}"):
+        pages = emulator.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            for item in page.get("Contents", []):
+                modified = item["LastModified"].strftime("%Y-%m-%d %H:%M:%S")
+                typer.echo(f"{modified}  {item['Size']:>10}  {item['Key']}")
 
 
 def export_line(emulator: Emulator) -> str:

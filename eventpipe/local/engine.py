@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from eventpipe.local.clock import DEFAULT_TIME_SCALE, LocalClock, Scheduler
+from eventpipe.local.event_log import EventLog
 from eventpipe.local.target_input import InputError, render_input
 
 log = logging.getLogger("eventpipe.local.engine")
@@ -171,8 +172,10 @@ class EventEngine:
         timing: Timing | None = None,
         matcher: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None,
         workers: int = 2,
+        event_log: EventLog | None = None,
     ) -> None:
         self._topology = topology
+        self._event_log = event_log
         self._senders = senders
         self._timing = timing or Timing()
         self._matches = matcher or _default_matcher()
@@ -204,6 +207,7 @@ class EventEngine:
         if replay is None:
             self._archive(bus, event)
         queued = 0
+        matched: list[str] = []
         for rule in self._topology.rules(bus):
             if not rule.enabled or rule.pattern is None:
                 continue
@@ -212,12 +216,15 @@ class EventEngine:
             if not self._safe_match(rule.pattern, event, rule.arn):
                 continue
             self._count("matched")
+            matched.append(rule.name)
             for target in rule.targets:
                 self._schedule(
                     _Delivery(event=event, rule=rule, target=target, first_attempt=time.monotonic()),
                     delay=0.0,
                 )
                 queued += 1
+        if self._event_log is not None:
+            self._event_log.append(bus, event, matched, replay_name=replay.name if replay else None)
         return queued
 
     def _archive(self, bus: str, event: dict[str, Any]) -> None:

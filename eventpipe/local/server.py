@@ -27,12 +27,14 @@ from urllib.parse import parse_qs, urlparse
 import boto3
 
 from eventpipe.contract.errors import EventpipeError
+from eventpipe.contract.local_state import EVENTS_LOG, LOGS_DIR
 from eventpipe.contract.paths import PROJECT_ROOT
 from eventpipe.local import moto_patches
 from eventpipe.local.auth import LocalCredentials, SignedRequestsOnly, refuse, verify_sigv4
 from eventpipe.local.clock import LocalClock
 from eventpipe.local.deploy import deploy, ensure_template
 from eventpipe.local.engine import EventEngine, Timing
+from eventpipe.local.event_log import EventLog
 from eventpipe.local.senders import AwsSenders
 from eventpipe.local.state import (
     INSTANCE_ENV,
@@ -182,7 +184,7 @@ class RunningEmulator:
             region=REGION,
             account=ACCOUNT,
             project_root=PROJECT_ROOT,
-            log_dir=state_dir / "logs",
+            log_dir=state_dir / LOGS_DIR,
             time_scale=clock.scale,
             max_workers_per_function=int(os.environ.get("EVENTPIPE_LOCAL_LAMBDA_CONCURRENCY", "0")) or None,
             config_generation=moto_patches.lambda_config_generation,
@@ -193,6 +195,7 @@ class RunningEmulator:
             topology=moto_patches.MotoTopology(ACCOUNT, REGION),
             senders=senders,
             timing=Timing(scale=clock.scale),
+            event_log=EventLog(state_dir / EVENTS_LOG),
         )
         self.hooks.engine, self.hooks.runtime = self.engine, self.runtime
         self._control = ThreadingHTTPServer(("127.0.0.1", 0), _control_handler(self))

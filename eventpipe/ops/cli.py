@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from eventpipe.ops import cli_consumers, cli_dlq, cli_health, cli_inspect, cli_replay, cli_smoke
+from eventpipe.ops import cli_consumers, cli_dlq, cli_follow, cli_health, cli_inspect, cli_replay, cli_smoke
 
 
 def register(app: typer.Typer) -> None:
@@ -21,3 +21,4 @@ def register(app: typer.Typer) -> None:
     app.command("smoke")(cli_smoke.smoke)
     app.command("empty-buckets")(cli_health.empty_buckets)
     cli_inspect.register(app)
+    cli_follow.register(app)
