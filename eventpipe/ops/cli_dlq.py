@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from eventpipe.contract.errors import UsageError
@@ -142,18 +149,33 @@ def dlq_redrive(
     target = ctx.deployed_consumer(consumer)
     deliverer = deliverer_for(ctx, target)
     counts = {REDRIVEN: 0, WOULD_REDRIVE: 0, FAILED: 0, SKIPPED: 0}
+    redrive = Redrive(ctx.client("sqs"), target, deliverer, dry_run=dry_run)
+    total = redrive.expected(limit=limit)  # the queues' depth: approximate, so it may grow below
     with Progress(
-        TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=shared.as_json
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=shared.as_json,
     ) as progress:
-        task = progress.add_task(f"redriving {consumer}")
+        task = progress.add_task(f"redriving {consumer}", total=total)
 
         def tick(outcome: Outcome) -> None:
+            nonlocal total
             counts[outcome.result] += 1
-            progress.update(task, description=f"redriving {consumer}: " + _counts_text(counts, dry_run))
+            total = max(total, sum(counts.values()))
+            progress.update(
+                task,
+                advance=1,
+                total=total,
+                description=f"redriving {consumer}: " + _counts_text(counts, dry_run),
+            )
 
-        summary = Redrive(ctx.client("sqs"), target, deliverer, dry_run=dry_run, on_outcome=tick).run(
-            limit=limit
-        )
+        redrive.on_outcome = tick
+        summary = redrive.run(limit=limit)
     if shared.as_json:
         print_json(summary.as_json())
     else:

@@ -12,7 +12,7 @@ only while this process holds it, and is released (visibility 0) when the proces
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -148,8 +148,9 @@ class QueueReader:
     _held: dict[str, str] = field(default_factory=dict)  # message id -> latest receipt handle
     _seen: set[str] = field(default_factory=set)
 
-    def letters(self, limit: int | None = None) -> Iterator[DeadLetter]:
-        """Each message at most once; ends when a receive brings nothing new or `limit` is reached."""
+    def batches(self, limit: int | None = None) -> Iterator[list[DeadLetter]]:
+        """The new messages of each ReceiveMessage (at most 10 a call), parsed; each message at most
+        once. Ends when a receive brings nothing new or `limit` messages were produced."""
         produced = 0
         while limit is None or produced < limit:
             wanted = _BATCH if limit is None else min(_BATCH, limit - produced)
@@ -169,13 +170,42 @@ class QueueReader:
                     fresh.append(message)
             if not fresh:
                 return
-            for message in fresh:
-                produced += 1
-                yield parse_message(message, self.queue_role)
+            produced += len(fresh)
+            yield [parse_message(message, self.queue_role) for message in fresh]
+
+    def letters(self, limit: int | None = None) -> Iterator[DeadLetter]:
+        """Each message at most once; ends when a receive brings nothing new or `limit` is reached."""
+        for batch in self.batches(limit):
+            yield from batch
 
     def delete(self, letter: DeadLetter) -> None:
         handle = self._held.pop(letter.message_id, letter.receipt_handle)
         self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=handle)
+
+    def delete_batch(self, letters: Sequence[DeadLetter]) -> dict[str, str]:
+        """Delete with DeleteMessageBatch, 10 a call. SQS reports each entry on its own, failures with
+        HTTP 200 (API reference, DeleteMessageBatch: "check for batch errors even when the call returns
+        an HTTP status code of 200"): returns message id -> "Code: Message" for each message SQS did not
+        delete. Those stay held, so `release_all` makes them visible again like any other."""
+        failed: dict[str, str] = {}
+        for start in range(0, len(letters), _BATCH):
+            chunk = {
+                str(index): (letter.message_id, self._held.get(letter.message_id, letter.receipt_handle))
+                for index, letter in enumerate(letters[start : start + _BATCH])
+            }
+            response = self.sqs.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[
+                    {"Id": entry_id, "ReceiptHandle": handle} for entry_id, (_, handle) in chunk.items()
+                ],
+            )
+            for entry in response.get("Failed", []):
+                message_id = chunk[entry["Id"]][0]
+                failed[message_id] = f"{entry.get('Code', '?')}: {entry.get('Message', '')}".rstrip(": ")
+            for message_id, _ in chunk.values():
+                if message_id not in failed:
+                    self._held.pop(message_id, None)
+        return failed
 
     def release_all(self) -> None:
         """Make every held message visible again at once (visibility 0), e.g. after a peek."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from eventpipe.contract.errors import EventpipeError
 from eventpipe.ops.context import ConsumerResources, OpsContext, TargetKind
-from eventpipe.ops.deadletters import FAILURES, DeadLetter, QueueReader
+from eventpipe.ops.deadletters import FAILURES, DeadLetter, QueueReader, queue_depth
 
 REDRIVEN = "redriven"
 FAILED = "failed"
@@ -33,7 +34,8 @@ class DeliveryError(Exception):
 class Deliverer(Protocol):
     """Hands one event to a consumer's target; returns only when the target accepted it."""
 
-    target: str
+    @property
+    def target(self) -> str: ...
 
     def deliver(self, event: dict[str, Any]) -> None: ...
 
@@ -172,9 +174,20 @@ class RedriveSummary:
         }
 
 
+# Deliveries in flight at once. Small on purpose: a redrive should drain a queue quickly without
+# becoming a burst that throttles the consumer it is trying to help (each delivery is one API call).
+CONCURRENCY = 4
+
+
 @dataclass
 class Redrive:
-    """Drains a consumer's dead-letter queues into its target, one message at a time."""
+    """Drains a consumer's dead-letter queues into its target at queue speed.
+
+    Each ReceiveMessage brings up to 10 messages; their deliveries run `concurrency` at a time; the
+    accepted ones are then deleted with one DeleteMessageBatch. A message is deleted only after its
+    own delivery was accepted, so an interruption (Ctrl-C, a crash) at any point leaves every
+    undelivered message in its queue; at worst a delivered one is delivered again (at-least-once).
+    """
 
     sqs: Any
     consumer: ConsumerResources
@@ -182,44 +195,95 @@ class Redrive:
     dry_run: bool = False
     visibility_timeout: int = 300
     wait_seconds: int = 1
+    concurrency: int = CONCURRENCY
     on_outcome: Callable[[Outcome], None] | None = None
+
+    def expected(self, *, limit: int | None = None) -> int:
+        """How many messages a run should handle, for a progress total: the queues' visible depth
+        (ApproximateNumberOfMessages, approximate by nature), capped by `limit`."""
+        total = sum(queue_depth(self.sqs, url).visible for url in self.consumer.queues.values())
+        return total if limit is None else min(total, limit)
 
     def run(self, *, limit: int | None = None) -> RedriveSummary:
         summary = RedriveSummary(self.consumer.name, self.deliverer.target, self.dry_run)
-        for role, url in self.consumer.queues.items():
-            remaining = None if limit is None else limit - len(summary.outcomes)
-            if remaining is not None and remaining <= 0:
-                break
-            reader = QueueReader(self.sqs, url, role, self.visibility_timeout, self.wait_seconds)
-            try:
-                for letter in reader.letters(remaining):
-                    outcome = self._handle(reader, letter)
-                    summary.outcomes.append(outcome)
-                    if self.on_outcome:
-                        self.on_outcome(outcome)
-            finally:
-                # Failed, skipped and dry-run messages (and, after an interruption, everything not yet
-                # deleted) become visible again now rather than after the visibility timeout.
-                reader.release_all()
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency), thread_name_prefix="redrive") as pool:
+            for role, url in self.consumer.queues.items():
+                remaining = None if limit is None else limit - len(summary.outcomes)
+                if remaining is not None and remaining <= 0:
+                    break
+                reader = QueueReader(self.sqs, url, role, self.visibility_timeout, self.wait_seconds)
+                try:
+                    for batch in reader.batches(remaining):
+                        outcomes, interruption = self._handle_batch(pool, reader, batch)
+                        for outcome in outcomes:
+                            summary.outcomes.append(outcome)
+                            if self.on_outcome:
+                                self.on_outcome(outcome)
+                        if interruption is not None:
+                            raise interruption
+                finally:
+                    # Failed, skipped and dry-run messages (and, after an interruption, everything not
+                    # yet deleted) become visible again now rather than after the visibility timeout.
+                    reader.release_all()
         return summary
 
-    def _handle(self, reader: QueueReader, letter: DeadLetter) -> Outcome:
-        def outcome(result: str, reason: str | None = None) -> Outcome:
+    def _handle_batch(
+        self, pool: ThreadPoolExecutor, reader: QueueReader, batch: list[DeadLetter]
+    ) -> tuple[list[Outcome], BaseException | None]:
+        """The outcomes of one received batch (in receive order), and the interruption to re-raise
+        once the deliveries already accepted are deleted, if one came."""
+
+        def outcome(letter: DeadLetter, result: str, reason: str | None = None) -> Outcome:
             return Outcome(
                 letter.queue_role, letter.message_id, letter.event_id, letter.object_key, result, reason
             )
 
-        mismatch = self._foreign(letter)
-        if letter.payload is None or mismatch:
-            return outcome(SKIPPED, letter.problem or mismatch)
-        if self.dry_run:
-            return outcome(WOULD_REDRIVE)
+        results: dict[str, Outcome] = {}
+        to_deliver: list[tuple[DeadLetter, dict[str, Any]]] = []
+        for letter in batch:
+            mismatch = self._foreign(letter)
+            if letter.payload is None or mismatch:
+                results[letter.message_id] = outcome(letter, SKIPPED, letter.problem or mismatch)
+            elif self.dry_run:
+                results[letter.message_id] = outcome(letter, WOULD_REDRIVE)
+            else:
+                to_deliver.append((letter, letter.payload))
+        deliveries: list[tuple[DeadLetter, Future[None]]] = []
+        interruption: BaseException | None = None
         try:
-            self.deliverer.deliver(letter.payload)
-        except (DeliveryError, ClientError, BotoCoreError) as exc:
-            return outcome(FAILED, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        reader.delete(letter)
-        return outcome(REDRIVEN)
+            for letter, payload in to_deliver:
+                deliveries.append((letter, pool.submit(self.deliverer.deliver, payload)))
+            wait([future for _, future in deliveries])
+        except BaseException as exc:  # Ctrl-C here: settle what was handed over, then stop
+            interruption = exc
+            for _, future in deliveries:
+                future.cancel()  # not started yet: never delivered, stays in the queue
+            wait([future for _, future in deliveries])
+        accepted: list[DeadLetter] = []
+        for letter, future in deliveries:
+            if future.cancelled():
+                continue
+            error = future.exception()
+            if error is None:
+                accepted.append(letter)
+            elif isinstance(error, (DeliveryError, ClientError, BotoCoreError)):
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                results[letter.message_id] = outcome(letter, FAILED, reason)
+            elif interruption is None:
+                interruption = error  # KeyboardInterrupt or a bug in a worker: stop after this batch
+        not_deleted = reader.delete_batch(accepted) if accepted else {}
+        for letter in accepted:
+            problem = not_deleted.get(letter.message_id)
+            results[letter.message_id] = (
+                outcome(letter, REDRIVEN)
+                if problem is None
+                else outcome(
+                    letter,
+                    FAILED,
+                    f"delivered, but not deleted ({problem}): a next redrive delivers it again",
+                )
+            )
+        return [results[letter.message_id] for letter in batch if letter.message_id in results], interruption
 
     def _foreign(self, letter: DeadLetter) -> str | None:
         """A dead letter that names another rule / function is not this consumer's to re-deliver."""

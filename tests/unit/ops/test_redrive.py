@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from eventpipe.ops.redrive import (
     REDRIVEN,
     SKIPPED,
     WOULD_REDRIVE,
+    Deliverer,
     DeliveryError,
     LambdaDeliverer,
     Redrive,
@@ -24,22 +26,25 @@ from eventpipe.ops.redrive import (
 
 @dataclass
 class FlakyTarget:
-    """A real SQS deliverer that breaks after `healthy` deliveries, with `fault` (raised, not returned)."""
+    """A real SQS deliverer that breaks after `healthy` deliveries, with `fault` (raised, not returned).
+    Deliveries run on the redrive's worker threads: the count is kept under a lock."""
 
-    inner: SqsDeliverer
+    inner: Deliverer
     healthy: int
     fault: BaseException
     delivered: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def target(self) -> str:
         return self.inner.target
 
     def deliver(self, event: dict[str, Any]) -> None:
-        if len(self.delivered) >= self.healthy:
-            raise self.fault
-        self.inner.deliver(event)
-        self.delivered.append(event["id"])
+        with self._lock:
+            if len(self.delivered) >= self.healthy:
+                raise self.fault
+            self.inner.deliver(event)
+            self.delivered.append(event["id"])
 
 
 def audit_redrive(deployed: Deployed, **options: Any) -> Redrive:
@@ -104,23 +109,29 @@ def test_failure_records_redeliver_the_original_request_payload(deployed: Deploy
     assert deployed.drain("AuditQueueUrl") == [event]
 
 
-def test_interrupted_redrive_loses_nothing_and_a_second_run_finishes(deployed: Deployed) -> None:
-    events = [s3_event(f"in/{n}.json") for n in range(10)]
+@pytest.mark.parametrize(("count", "healthy"), [(10, 4), (25, 14), (25, 0)])
+def test_interrupted_redrive_loses_nothing_and_a_second_run_finishes(
+    deployed: Deployed, count: int, healthy: int
+) -> None:
+    """Interrupted inside a batch (the first, or the second of three receives): the deliveries already
+    accepted are deleted, every other message stays, and a second run delivers exactly those."""
+    events = [s3_event(f"in/{n}.json") for n in range(count)]
     for event in events:
         deployed.add_dead_letter("Audit", event)
     consumer = deployed.ctx.deployed_consumer("audit")
-    flaky = FlakyTarget(deliverer_for(deployed.ctx, consumer), healthy=4, fault=KeyboardInterrupt())
+    flaky = FlakyTarget(deliverer_for(deployed.ctx, consumer), healthy=healthy, fault=KeyboardInterrupt())
 
     with pytest.raises(KeyboardInterrupt):
         Redrive(deployed.sqs, consumer, flaky, wait_seconds=0).run()
 
     delivered = [body["id"] for body in deployed.drain("AuditQueueUrl")]
-    assert delivered == flaky.delivered
-    assert deployed.depth("AuditDlqUrl") == 6
+    assert sorted(delivered) == sorted(flaky.delivered)
+    assert len(delivered) == healthy
+    assert deployed.depth("AuditDlqUrl") == count - healthy
     second = audit_redrive(deployed).run()
-    assert second.count(REDRIVEN) == 6
+    assert second.count(REDRIVEN) == count - healthy
     delivered += [body["id"] for body in deployed.drain("AuditQueueUrl")]
-    assert sorted(delivered) == sorted(e["id"] for e in events)
+    assert sorted(delivered) == sorted(e["id"] for e in events)  # each exactly once
     assert deployed.depth("AuditDlqUrl") == 0
 
 
