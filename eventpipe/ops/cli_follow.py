@@ -14,7 +14,7 @@ import typer
 
 from eventpipe.contract.errors import UsageError
 from eventpipe.ops import follow
-from eventpipe.ops.cli_support import Shared, err, operator_command
+from eventpipe.ops.cli_support import Shared, operator_command
 from eventpipe.ops.context import OpsContext
 from eventpipe.ops.timeparse import parse_time
 
@@ -78,7 +78,9 @@ def events_tail(
     if ctx.local:
         tailed: Iterator[follow.TailedEvent] = (
             event
-            for event in follow.local_events(ctx, since=start, follow=follow_, on_ready=_ready(ctx, shared))
+            for event in follow.local_events(
+                ctx, since=start, follow=follow_, on_ready=_ready(ctx, shared) if follow_ else _nothing
+            )
             if rule is None or rule in (event.rules or [])
         )
         _print_events(tailed, shared, limit)
@@ -97,9 +99,7 @@ def events_tail(
         finally:
             tap.close()
             for leftover in tap.leftovers:
-                err.print(
-                    f"warning: could not remove the temporary {leftover}: remove it by hand", markup=False
-                )
+                typer.echo(f"warning: could not remove the temporary {leftover}: remove it by hand", err=True)
 
 
 def _tap_events(tap: follow.TemporaryTap) -> Iterator[follow.TailedEvent]:
@@ -134,7 +134,7 @@ def logs(
     if not function_name:
         raise UsageError(f"consumer {consumer!r} has no Lambda function: its target keeps no log")
     start = parse_time(since)
-    ready = _ready(ctx, shared, what=f"logs of {function_name}") if follow_ else (lambda: None)
+    ready = _ready(ctx, shared, what=f"logs of {function_name}") if follow_ else _nothing
     lines: Iterator[Any]
     if ctx.local:
         path = follow.local_log_file(function_name)
@@ -185,12 +185,17 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _nothing() -> None:
+    return None
+
+
 def _ready(ctx: OpsContext, shared: Shared, what: str | None = None) -> Callable[[], None]:
     """Says on stderr that following has begun (scripts and tests wait for it); stdout stays data."""
 
     def announce() -> None:
         where = "local mode" if ctx.local else ctx.stack
-        err.print(f"following {what or 'events on the project bus'} in {where} (Ctrl-C stops)", markup=False)
+        # Plain echo, not rich: one line whatever the terminal width (tests and scripts wait for it).
+        typer.echo(f"following {what or 'events on the project bus'} in {where} (Ctrl-C stops)", err=True)
 
     return announce
 

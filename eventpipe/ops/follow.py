@@ -222,8 +222,9 @@ class TemporaryTap:
     command turns into KeyboardInterrupt). Removal is best effort per resource; what could not be removed
     is named in `leftovers` so the command can say how to remove it by hand.
 
-    Cost: SQS requests (one long poll of up to 20 s at a time, ~3 a minute while idle) and the
-    matched events' delivery; EventBridge does not charge for rules. IAM: events:PutRule, PutTargets,
+    Cost: SQS requests (one long poll of up to 20 s at a time, ~3 a minute while idle, plus a delete per
+    event); EventBridge bills ingested events, not rules, and the tap ingests none ("Amazon EventBridge
+    pricing"). IAM: events:PutRule, PutTargets,
     RemoveTargets, DeleteRule (and DescribeRule with --consumer) on `rule/<bus>/eventpipe-tail-*`;
     sqs:CreateQueue, SetQueueAttributes, GetQueueAttributes, ReceiveMessage, DeleteMessage, DeleteQueue on
     `eventpipe-tail-*` (docs/operations.md, "Follow events and logs").
