@@ -82,7 +82,10 @@ def test_a_message_sqs_did_not_delete_is_failed_and_stays_in_the_queue(deployed:
     [failed] = [o for o in summary.outcomes if o.result == FAILED]
     assert failed.object_key == "in/7.json"
     assert str(failed.reason).startswith("delivered, but not deleted (ReceiptHandleIsInvalid")
-    assert deployed.depth("AuditDlqUrl") == 1  # released at once, not left invisible for 5 minutes
+    visible = deployed.sqs.get_queue_attributes(
+        QueueUrl=deployed.outputs["AuditDlqUrl"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    assert (deployed.depth("AuditDlqUrl"), visible) == (1, "1")  # released at once, not held 5 minutes
     assert len(deployed.drain("AuditQueueUrl")) == 12  # it was delivered; a next redrive repeats it
 
 
