@@ -206,7 +206,9 @@ def test_redrive_after_a_fault_delivers_to_the_failed_consumer_only_and_loses_no
     assert all(pipeline.records(key) == [] for key in keys)
 
     peeked = ops("dlq", "peek", "--consumer", "ingest", "--per-queue", "50", "--json")
-    ours = [letter for letter in peeked if letter["object_key"] and unquote_plus(letter["object_key"]) in keys]
+    ours = [
+        letter for letter in peeked if letter["object_key"] and unquote_plus(letter["object_key"]) in keys
+    ]
     assert len(ours) == 2
     assert {letter["queue"] for letter in ours} == {"failures"}
     assert all(letter["error_code"] and letter["error_message"] for letter in ours)
