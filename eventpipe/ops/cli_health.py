@@ -28,7 +28,7 @@ def status(
 ) -> None:
     """One screen of health: dead-letter depths, alarms in ALARM, last replay, archive size.
 
-    Exit 0 even when unhealthy (use --json and read `deadLetters` / `alarms` in scripts).
+    Exit 0 even when unhealthy (use --json and read `dead_letters` / `alarms` in scripts).
 
     Examples:
 
