@@ -113,25 +113,70 @@ def test_bucket_option_scopes_the_rule_and_the_reason_names_the_field(tmp_path: 
     assert 'detail.bucket.name = "eventpipe-dev-ingest" does not match ["other-bucket"]' in result.output
 
 
-def test_a_running_local_mode_provides_the_bucket(tmp_path: Path) -> None:
+def test_a_running_local_mode_does_not_change_the_answer(tmp_path: Path) -> None:
+    # The answer depends on the command line and the file only, never on an emulator that happens to run.
     state = {"endpoint": "http://127.0.0.1:1", "pid": os.getpid(), "outputs": {"BucketName": "local-bucket"}}
     (tmp_path / ".eventpipe" / "local").mkdir(parents=True)
     (tmp_path / ".eventpipe" / "local" / "state.json").write_text(json.dumps(state), encoding="utf-8")
     result = invoke("--consumer", "audit", str(write_event(tmp_path, s3_event())), "--json")
-    assert result.exit_code == 1
-    report = json.loads(result.output)
-    assert (report["bucket"], report["bucket_source"]) == ("local-bucket", "local-mode")
-
-
-def test_a_stale_local_mode_state_file_is_ignored(tmp_path: Path) -> None:
-    exited = subprocess.Popen([sys.executable, "-c", "pass"])
-    exited.wait()
-    state = {"endpoint": "http://127.0.0.1:1", "pid": exited.pid, "outputs": {"BucketName": "local-bucket"}}
-    (tmp_path / ".eventpipe" / "local").mkdir(parents=True)
-    (tmp_path / ".eventpipe" / "local" / "state.json").write_text(json.dumps(state), encoding="utf-8")
-    result = invoke("--consumer", "audit", str(write_event(tmp_path, s3_event())), "--json")
     assert result.exit_code == 0
-    assert json.loads(result.output)["bucket_source"] == "event"
+    report = json.loads(result.output)
+    assert (report["bucket"], report["bucket_source"]) == (BUCKET, "event")
+
+
+def test_without_a_consumer_every_consumer_is_answered_with_its_reason(tmp_path: Path) -> None:
+    result = invoke(str(write_event(tmp_path, s3_event("Object Created", "in/notes.txt"))))
+
+    assert result.exit_code == 0  # audit takes every event of the bucket
+    lines = result.output.splitlines()
+    assert "  ✓ audit" in lines
+    assert any(line.startswith("  ✗ ingest: detail.object.key") for line in lines), result.output
+    assert any(line.startswith('  ✗ delete-sync: detail-type = "Object Created"') for line in lines)
+
+
+def test_without_a_consumer_json_lists_every_consumer_and_the_matching_ones(tmp_path: Path) -> None:
+    result = invoke(str(write_event(tmp_path, s3_event("Object Deleted", "in/data.json"))), "--json")
+
+    report = json.loads(result.output)
+    assert sorted(report["matched"]) == ["audit", "delete-sync"]
+    assert sorted(r["consumer"] for r in report["results"]) == sorted(c.name for c in CONSUMERS)
+
+
+def test_an_event_no_consumer_takes_exits_1(tmp_path: Path) -> None:
+    result = invoke(str(write_event(tmp_path, s3_event())), "--bucket", "another-bucket")
+    assert result.exit_code == 1
+    assert "✓" not in result.output
+
+
+def test_an_ad_hoc_pattern_file_is_checked_as_written(tmp_path: Path) -> None:
+    pattern = tmp_path / "rule.json"
+    pattern.write_text(json.dumps({"detail": {"object": {"key": [{"suffix": ".json"}]}}}), encoding="utf-8")
+    event = write_event(tmp_path, s3_event(key="in/data.json"))
+    other = write_event(tmp_path, s3_event(key="in/data.csv"), name="other.json")
+
+    assert invoke("--pattern", str(pattern), str(event)).exit_code == 0
+    result = invoke("--pattern", str(pattern), str(other), "--json")
+    assert result.exit_code == 1
+    [reason] = json.loads(result.output)["reasons"]
+    assert reason.startswith('detail.object.key = "in/data.csv" does not match')
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--consumer", "ingest", "--pattern", "p.json"], "--consumer and --pattern are alternatives"),
+        (["--pattern", "bad.json"], "EventBridge would reject"),
+    ],
+    ids=["both", "invalid pattern"],
+)
+def test_pattern_option_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "p.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "bad.json").write_text(
+        json.dumps({"detail": {"n": [{"numeric": [">", 5, "<", 1]}]}}), encoding="utf-8"
+    )
+    result = invoke(*args, str(write_event(tmp_path, s3_event())))
+    assert isinstance(result.exception, UsageError)
+    assert message in str(result.exception)
 
 
 def test_json_output_carries_verdict_pattern_and_reasons(tmp_path: Path) -> None:
