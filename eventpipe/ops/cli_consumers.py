@@ -14,8 +14,8 @@ from eventpipe.ops import inventory, scaffold
 from eventpipe.ops.cli_support import (
     AsJson,
     Shared,
-    compact,
     depth_text,
+    describe,
     one_line_errors,
     operator_command,
     out,
@@ -54,16 +54,18 @@ def consumers_list(
         print_json([row.as_json() for row in rows])
         return
     table = Table(title=f"consumers of {shared.stack if not shared.local else 'local mode'}")
-    # Only the pattern may take the room left; it wraps at its JSON commas, never one word per line.
+    # The short columns never wrap; the pattern (in a few words, see `describe`) and the physical target
+    # name share the room left, 2:1, so an 80-column terminal still shows every column.
+    shares = {"pattern": 2, "target": 1}
     for column in ("name", "pattern", "target", "dlq", "failures", "rule"):
         table.add_column(
-            column, no_wrap=column != "pattern", overflow="fold", ratio=1 if column == "pattern" else None
+            column, no_wrap=column not in shares, overflow="fold", ratio=shares.get(column), min_width=4
         )
     for row in rows:
         state = row.rule_state if row.rule_state == "ENABLED" else f"[yellow]{row.rule_state}[/yellow]"
         table.add_row(
             row.name,
-            compact(row.pattern).replace(",", ", "),
+            describe(row.pattern),
             row.target,
             depth_text(row.dlq),
             depth_text(row.failures),

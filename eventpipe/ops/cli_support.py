@@ -270,6 +270,50 @@ def compact(pattern: Any) -> str:
     return json.dumps(own, separators=(",", ":")) if own else "(every object event)"
 
 
+def describe(pattern: Any) -> str:
+    """The consumer's own part of a rule pattern in a few words, for a table at 80 columns:
+    `Object Deleted; key ends .json(.gz) .jsonl(.gz) .ndjson(.gz)`. Fields this summary does not know
+    are shown as compact JSON; `--json` shows the whole pattern."""
+    own = json.loads(compact(pattern)) if pattern is not None and compact(pattern).startswith("{") else None
+    if own is None:
+        return compact(pattern)
+    parts: list[str] = []
+    detail_types = own.pop("detail-type", None)
+    if isinstance(detail_types, list) and all(isinstance(v, str) for v in detail_types):
+        parts.append(" | ".join(detail_types))
+    elif detail_types is not None:
+        own["detail-type"] = detail_types
+    key_filter = own.get("detail", {}).get("object", {}).get("key")
+    if isinstance(key_filter, list) and key_filter and all(_one_key_matcher(m) for m in key_filter):
+        for kind in ("suffix", "prefix"):
+            values = [m[kind] for m in key_filter if kind in m]
+            if values:
+                parts.append(f"key {'ends' if kind == 'suffix' else 'starts'} {_with_gzip(values)}")
+        del own["detail"]["object"]["key"]
+        if not own["detail"]["object"]:
+            del own["detail"]["object"]
+        if not own["detail"]:
+            del own["detail"]
+    if own:
+        parts.append(json.dumps(own, separators=(", ", ":")))
+    return "; ".join(parts)
+
+
+def _one_key_matcher(matcher: Any) -> bool:
+    return (
+        isinstance(matcher, dict)
+        and len(matcher) == 1
+        and set(matcher) <= {"suffix", "prefix"}
+        and all(isinstance(v, str) for v in matcher.values())
+    )
+
+
+def _with_gzip(values: list[str]) -> str:
+    """`.json .json.gz` -> `.json(.gz)`: the gzip twin of a value is folded into it."""
+    shown = [v for v in values if not (v.endswith(".gz") and v[:-3] in values)]
+    return " ".join(f"{v}(.gz)" if f"{v}.gz" in values else v for v in shown)
+
+
 def depth_text(depth: Any) -> str:
     if depth is None:
         return "-"
