@@ -182,13 +182,26 @@ class RecordStream:
 
     @property
     def current_line(self) -> bytes | None:
+        if self._text is None:
+            return self._line
+        return self.raw_at(self._element)
+
+    @property
+    def keeps_text(self) -> bool:
+        """True for a `.json` object, whose whole text stays readable through `raw_at` (finding an
+        element's text costs a scan of the array: only worth it for a record that is quoted)."""
+        return self._text is not None
+
+    def raw_at(self, position: int) -> bytes | None:
+        """The raw bytes of record `position` of a `.json` object (0 or 1 for a single document);
+        None for JSON Lines, whose earlier lines are not kept."""
         text = self._text
         if text is None:
-            return self._line
+            return None
         if self._element:
             if self._spans is None:
                 self._spans = _element_spans(text)
-            start, end = self._spans[2 * self._element - 2], self._spans[2 * self._element - 1]
+            start, end = self._spans[2 * position - 2], self._spans[2 * position - 1]
         else:
             start, end = _skip_blanks(text, 0), len(text.rstrip(_JSON_BLANKS))
         return text[start:end].encode("utf-8", "surrogatepass")

@@ -121,6 +121,19 @@ def test_a_natural_key_twice_in_one_object_keeps_the_later_record_and_reports_th
     assert json.loads(entry["record"]) == first
 
 
+def test_a_duplicate_natural_key_in_a_json_array_quotes_the_earlier_element_as_written(world: World) -> None:
+    text = (
+        '[{"Name": "first", "Role": "DevOps", "Email": "a@x.io", "n": 1.50},\n'
+        ' {"Name": "again", "Role": "DevOps", "Email": "a@x.io"}]'
+    )
+
+    outcome = deliver(world, world.put("people/team.json", text))
+
+    [entry] = world.report(outcome.report_key)
+    assert (entry["position"], entry["reason"]) == (1, "duplicate_natural_key")
+    assert entry["record"] == '{"Name": "first", "Role": "DevOps", "Email": "a@x.io", "n": 1.50}'
+
+
 class LaggingIndexStore(DynamoRecordStore):
     """The by-owner index has not caught up yet the first time it is read (it is eventually consistent)."""
 
