@@ -32,7 +32,6 @@ def handler_environment(endpoint: str | None) -> dict[str, str]:
     env = {
         names.TABLE_NAME: TABLE,
         names.REJECTS_BUCKET: REJECTS_BUCKET,
-        names.MAX_JSON_ARRAY_BYTES: str(64 * 1024 * 1024),
         names.POWERTOOLS_SERVICE_NAME: "ingest",
         names.POWERTOOLS_METRICS_NAMESPACE: "eventpipe",
         names.POWERTOOLS_LOG_LEVEL: "INFO",
@@ -178,7 +177,6 @@ def run_use_case(key: str, objects: Any, store: InMemoryStore | None = None) -> 
         objects=objects,
         reports=MemoryReports(),
         datasets=DatasetRegistry.load(),
-        max_json_bytes=64 * 1024 * 1024,
     )
     event = ObjectEvent.from_eventbridge(
         object_created(bucket=BUCKET, key=key, size=0, etag="etag", sequencer=sequencer(1), version_id="v1")
@@ -218,7 +216,7 @@ class CpuStages:
     def _records(self, stream: IO[bytes]) -> Any:
         from functions.core.domain.readers import read_records
 
-        return read_records(stream, self._format, max_json_bytes=64 * 1024 * 1024)
+        return read_records(stream, self._format)
 
     def read_only(self, stream: IO[bytes]) -> int:
         return sum(1 for _ in self._records(stream))

@@ -26,12 +26,6 @@ STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOPIC_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-# A `.json` object is decoded whole: its bytes, its text and its Python objects take ~7x its size
-# (measured), on top of ~100 MB of runtime and clients; the factor 8 and 128 MB keep a margin. A limit
-# the function's memory cannot hold would turn an over-large upload into an out-of-memory crash and
-# retries instead of a rejects report.
-JSON_MEMORY_FACTOR = 8
-RUNTIME_MEMORY_MB = 128
 # CloudWatch Logs only accepts these retention periods.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653)
 
@@ -55,7 +49,6 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "lambda_retry_attempts": 2,
         "lambda_max_event_age_seconds": 3600,
         "function_memory_mb": {},
-        "max_json_array_bytes": 32 * 1024 * 1024,
     }
 )
 
@@ -93,7 +86,6 @@ class StageConfig:
     lambda_retry_attempts: int
     lambda_max_event_age_seconds: int
     function_memory_mb: Mapping[str, int]
-    max_json_array_bytes: int
 
     @property
     def stack_name(self) -> str:
@@ -203,7 +195,6 @@ VALIDATORS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
         "lambda_retry_attempts": _integer(0, 2),
         "lambda_max_event_age_seconds": _integer(60, 21600),
         "function_memory_mb": _memory_overrides,
-        "max_json_array_bytes": _integer(1024, 10 * 1024**3),
     }
 )
 
@@ -231,7 +222,6 @@ def load_config(get_context: Callable[[str], Any]) -> StageConfig:
             raise ConfigError(f"{prefix}.{key}: {exc}, got {raw!r}") from None
     config = StageConfig(stage=stage, **typed)
     _check_alarm_recipient(config, prefix)
-    _check_json_limit_fits_memory(config, prefix)
     return config
 
 
@@ -249,22 +239,6 @@ def _check_alarm_recipient(config: StageConfig, prefix: str) -> None:
             f"set {prefix}.alarm_email (e.g. -c {prefix}.alarm_email=oncall@example.com) "
             f"or {prefix}.alarm_topic_arn (an existing SNS topic)"
         )
-
-
-def _check_json_limit_fits_memory(config: StageConfig, prefix: str) -> None:
-    """Every function that reads uploaded objects (ingest, and delete-sync when it restores a version)
-    must be able to hold the largest `.json` object it may decode."""
-    for reader in CONSUMERS:
-        if not (isinstance(reader.target, LambdaTarget) and reader.target.reads_ingest_bucket):
-            continue
-        memory_mb = config.memory_mb(reader)
-        fits = (memory_mb - RUNTIME_MEMORY_MB) * 1024 * 1024 // JSON_MEMORY_FACTOR
-        if config.max_json_array_bytes > fits:
-            raise ConfigError(
-                f"{prefix}.max_json_array_bytes: at most {fits} with {memory_mb} MB for {reader.name!r} "
-                f"(a .json object is decoded whole, ~{JSON_MEMORY_FACTOR}x its size); lower it or raise "
-                f"function_memory_mb.{reader.name}, got {config.max_json_array_bytes}"
-            )
 
 
 def _stage_block(tree: Any, stage: str, prefix: str) -> Mapping[str, Any]:

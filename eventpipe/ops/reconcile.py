@@ -29,7 +29,6 @@ from functions.core.domain.object_state import ObjectState
 from functions.core.domain.table_layout import STATE_PREFIX, STATE_SORT, state_key
 from functions.core.use_cases.ports import LeasePolicy, Services
 from functions.core.use_cases.repair import repair_object
-from functions.core.wiring.settings import DEFAULT_MAX_JSON_ARRAY_BYTES
 
 _BATCH_GET = 100  # BatchGetItem maximum keys per request
 _CHECKED_CAP = 100_000  # keys remembered in pass 2; beyond it a key may be checked twice (harmless)
@@ -170,9 +169,6 @@ def repair_services(ctx: OpsContext) -> Services:
         objects=S3ObjectReader(s3),
         reports=S3ReportSink(s3, ctx.output(outputs.REJECTS_BUCKET_NAME)),
         datasets=datasets(),
-        # The stack sets the functions' limit to this default (infra/config.py); a larger .json object is
-        # reported as object_too_large exactly as ingest would.
-        max_json_bytes=DEFAULT_MAX_JSON_ARRAY_BYTES,
         lease=LeasePolicy(max_wait_seconds=_REPAIR_WAIT_SECONDS),
     )
 

@@ -92,7 +92,6 @@ class ConsumerFunction(Construct):
             environment={
                 env.TABLE_NAME: records.table.table_name,
                 env.REJECTS_BUCKET: rejects_bucket.bucket_name,
-                env.MAX_JSON_ARRAY_BYTES: str(config.max_json_array_bytes),
                 env.POWERTOOLS_SERVICE_NAME: consumer.name,
                 env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
                 env.POWERTOOLS_LOG_LEVEL: config.log_level,

@@ -103,35 +103,6 @@ def test_invalid_value_names_the_key_in_one_line(key: str, value: Any, reason: s
     assert "\n" not in message
 
 
-def test_a_json_limit_the_ingest_memory_cannot_hold_is_refused_in_one_line() -> None:
-    # A 64 MiB .json object needs ~500 MB to decode: in 512 MB it would crash instead of being rejected.
-    too_big = {
-        "max_json_array_bytes": 64 * 1024 * 1024,
-        "function_memory_mb": {"ingest": 512, "delete-sync": 1024},
-    }
-
-    with pytest.raises(ConfigError) as raised:
-        config_from({"eventpipe": {"dev": too_big}})
-
-    message = str(raised.value)
-    assert message.startswith("eventpipe.dev.max_json_array_bytes: at most 50331648 with 512 MB for 'ingest'")
-    assert "\n" not in message
-    roomy = {"ingest": 1024, "delete-sync": 1024}
-    assert config_from(
-        {"eventpipe": {"dev": {**too_big, "function_memory_mb": roomy}}}
-    ).max_json_array_bytes == (64 * 1024 * 1024)
-
-
-def test_delete_sync_must_hold_the_json_limit_too_as_it_restores_versions() -> None:
-    small_delete_sync = {
-        "max_json_array_bytes": 64 * 1024 * 1024,
-        "function_memory_mb": {"ingest": 1024, "delete-sync": 256},
-    }
-
-    with pytest.raises(ConfigError, match=r"with 256 MB for 'delete-sync'"):
-        config_from({"eventpipe": {"dev": small_delete_sync}})
-
-
 def test_invalid_stage_name_is_rejected() -> None:
     with pytest.raises(ConfigError, match=r"^stage: must be lowercase"):
         config_from({"stage": "Prod!"})

@@ -176,7 +176,6 @@ def test_lambda_function_runtime_packaging_and_environment(case: Any) -> None:
     assert function["Environment"]["Variables"] == {
         "TABLE_NAME": {"Ref": synth.output_ref("TableName")},
         "REJECTS_BUCKET": {"Ref": synth.output_ref("RejectsBucketName")},
-        "MAX_JSON_ARRAY_BYTES": str(config.max_json_array_bytes),
         "POWERTOOLS_SERVICE_NAME": consumer.name,
         "POWERTOOLS_METRICS_NAMESPACE": "eventpipe",
         "POWERTOOLS_LOG_LEVEL": config.log_level,

@@ -21,6 +21,7 @@ from functions.core.domain.reasons import Reason
 MAX_ENTRIES: Final = 1000
 MAX_RAW_CHARS: Final = 2048
 MAX_S3_KEY_BYTES: Final = 1024
+_ALWAYS_CUT: Final = frozenset({Reason.LINE_TOO_LONG, Reason.ELEMENT_TOO_LARGE})
 
 
 def report_key(bucket: str, key: str, sequencer: str) -> str:
@@ -77,8 +78,8 @@ class RejectsReport:
                 "reason": reason,
                 "detail": detail[:500],
                 "record": text[:MAX_RAW_CHARS],
-                # a line over 1 MiB arrives as a prefix of itself: it is always cut
-                "record_truncated": cut or reason == Reason.LINE_TOO_LONG,
+                # a line or element over 1 MiB arrives as a prefix of itself: it is always cut
+                "record_truncated": cut or reason in _ALWAYS_CUT,
             }
         )
 

@@ -235,7 +235,7 @@ class _VersionWriter:
             self.report.add(0, Reason.UNSUPPORTED_FORMAT, SUPPORTED_DESCRIPTION)
         else:
             try:
-                self._write_all(read_records(stream, fmt, max_json_bytes=self._services.max_json_bytes))
+                self._write_all(read_records(stream, fmt))
             except UnreadableObjectError as unreadable:
                 self.report.add(unreadable.position, unreadable.reason, unreadable.detail)
         self._writer.flush()

@@ -82,7 +82,6 @@ class Services:
     objects: ObjectReader
     reports: ReportSink
     datasets: DatasetRegistry
-    max_json_bytes: int
     lease: LeasePolicy = field(default_factory=LeasePolicy)
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep

@@ -6,7 +6,6 @@ No imports, so the CDK app can import it without loading anything of the Lambda 
 
 TABLE_NAME = "TABLE_NAME"
 REJECTS_BUCKET = "REJECTS_BUCKET"
-MAX_JSON_ARRAY_BYTES = "MAX_JSON_ARRAY_BYTES"
 # Read by Powertools itself (https://docs.powertools.aws.dev/lambda/python/latest/#environment-variables).
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"

@@ -53,7 +53,6 @@ def base_services() -> Services:
         objects=S3ObjectReader(s3),
         reports=S3ReportSink(s3, settings.rejects_bucket),
         datasets=DatasetRegistry.load(),
-        max_json_bytes=settings.max_json_array_bytes,
         lease=LeasePolicy(lease_seconds=settings.lease_seconds),
     )
 

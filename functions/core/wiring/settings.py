@@ -9,8 +9,6 @@ from functools import cache
 
 from functions.core.wiring import env as names
 
-DEFAULT_MAX_JSON_ARRAY_BYTES = 32 * 1024 * 1024  # the stack always sets it; as infra/config.py DEFAULTS
-
 
 class SettingsError(ValueError):
     """A missing or malformed environment variable; the message names it."""
@@ -20,7 +18,6 @@ class SettingsError(ValueError):
 class Settings:
     table_name: str
     rejects_bucket: str
-    max_json_array_bytes: int = DEFAULT_MAX_JSON_ARRAY_BYTES
     # A lease must outlive one invocation (5-minute timeout) so a crashed holder never blocks for long
     # and a live holder is never overtaken; `lambda_services.services_for` extends it for longer timeouts.
     lease_seconds: int = 330
@@ -33,19 +30,9 @@ class Settings:
                 raise SettingsError(f"environment variable {name} is required")
             return value
 
-        raw_limit = env.get(names.MAX_JSON_ARRAY_BYTES, "").strip()
-        try:
-            limit = int(raw_limit) if raw_limit else DEFAULT_MAX_JSON_ARRAY_BYTES
-        except ValueError:
-            raise SettingsError(
-                f"{names.MAX_JSON_ARRAY_BYTES} must be an integer, got {raw_limit!r}"
-            ) from None
-        if limit <= 0:
-            raise SettingsError(f"{names.MAX_JSON_ARRAY_BYTES} must be positive, got {limit}")
         return cls(
             table_name=required(names.TABLE_NAME),
             rejects_bucket=required(names.REJECTS_BUCKET),
-            max_json_array_bytes=limit,
         )
 
 

@@ -119,19 +119,27 @@ def test_replay_of_a_window_reaches_ingest_only_and_leaves_the_table_unchanged(
 
 
 def test_after_a_change_in_ingest_a_replay_updates_the_table(
-    ops: Run, pipeline: Pipeline, aws: Callable[[str], Any]
+    ops: Run, pipeline: Pipeline, aws: Callable[[str], Any], outputs: dict[str, str]
 ) -> None:
     key = pipeline.key("fixed-later.json")
     records = people(2, tag="fixed")
+    table = outputs["TableName"]
+    pipeline.settle()
+    already_failed = failure_queue_depth(aws, outputs)
     since = datetime.now(UTC) - timedelta(seconds=1)
-    # Ingest as first deployed: a JSON array limit so small that this object is rejected whole.
-    previous = set_ingest_env(pipeline, aws, "MAX_JSON_ARRAY_BYTES", "16")
+    # Ingest as first deployed: broken (it writes to a table that does not exist), so the upload fails
+    # through its retries into the failure queue and the table never gets its records.
+    set_ingest_env(pipeline, aws, "TABLE_NAME", f"{table}-missing")
     try:
         aws("s3").put_object(Bucket=pipeline.bucket, Key=key, Body=json.dumps(records).encode())
-        pipeline.settle()
+        pipeline.eventually(
+            lambda: True if failure_queue_depth(aws, outputs) >= already_failed + 1 else None,
+            "the failed ingest in the failure queue",
+            deadline_seconds=pipeline.failure_deadline_seconds,
+        )
         assert pipeline.records(key) == []
     finally:
-        set_ingest_env(pipeline, aws, "MAX_JSON_ARRAY_BYTES", previous)  # the change (fix) is deployed
+        set_ingest_env(pipeline, aws, "TABLE_NAME", table)  # the change (fix) is deployed
     until = datetime.now(UTC)
 
     ops(

@@ -72,7 +72,6 @@ class World:
             "objects": S3ObjectReader(self.s3),
             "reports": S3ReportSink(self.s3, REJECTS),
             "datasets": DatasetRegistry.load(),
-            "max_json_bytes": 1024 * 1024,
             "lease": LeasePolicy(max_wait_seconds=0.0),
             "sleep": self.sleep,
             "clock": self.clock,

@@ -252,7 +252,6 @@ class Checker:
             objects=ModelReader(self.histories[performed]),
             reports=self.reports,
             datasets=self.datasets,
-            max_json_bytes=1024 * 1024,
             lease=LeasePolicy(lease_seconds=LEASE_SECONDS, max_wait_seconds=0.0),
             clock=lambda: clock,
             sleep=lambda _: None,

@@ -93,7 +93,6 @@ def test_the_memory_store_leaves_the_same_table_as_dynamodb(
             objects=ModelReader(key_history),
             reports=MemoryReports(),
             datasets=DatasetRegistry.load(),
-            max_json_bytes=1024 * 1024,
             lease=LeasePolicy(max_wait_seconds=0.0),
             clock=lambda: 1_800_000_000.0,
             sleep=lambda _: None,

@@ -171,7 +171,7 @@ def read_and_convert(key: str, body: bytes) -> Outcome:
         outcome.report.add(0, Reason.UNSUPPORTED_FORMAT, "not read")
         return outcome
     builder = ItemBuilder(Dataset(name="default"), PROVENANCE)
-    stream = read_records(io.BytesIO(body), fmt, max_json_bytes=LIMIT)
+    stream = read_records(io.BytesIO(body), fmt)
     try:
         for expected, (position, value) in enumerate(stream, 1):
             assert position == expected  # positions are consecutive from 1

@@ -34,8 +34,8 @@ JSON = ObjectFormat(Format.JSON, gzip=False)
 LIMIT = 1024 * 1024
 
 
-def read(data: bytes, fmt: ObjectFormat = JSONL, limit: int = LIMIT) -> list[tuple[int, Any]]:
-    return list(read_records(io.BytesIO(data), fmt, max_json_bytes=limit))
+def read(data: bytes, fmt: ObjectFormat = JSONL) -> list[tuple[int, Any]]:
+    return list(read_records(io.BytesIO(data), fmt))
 
 
 @pytest.mark.parametrize(
@@ -137,7 +137,7 @@ def test_a_line_longer_than_any_item_is_dropped_without_buffering_it() -> None:
         (b'{"a": ', JSON, Reason.INVALID_JSON),
         (b"\xff\xfe", JSON, Reason.INVALID_UTF8),
         (b"not gzip at all", ObjectFormat(Format.JSON_LINES, True), Reason.UNREADABLE_OBJECT),
-        (b'[{"a": 1}, {"a": 2}]', ObjectFormat(Format.JSON, False), Reason.OBJECT_TOO_LARGE),
+        (b"not gzip at all", ObjectFormat(Format.JSON, True), Reason.UNREADABLE_OBJECT),
     ],
     ids=[
         "empty jsonl",
@@ -147,12 +147,12 @@ def test_a_line_longer_than_any_item_is_dropped_without_buffering_it() -> None:
         "truncated json",
         "bad utf-8",
         "bad gzip",
-        "json over the limit",
+        "bad json gzip",
     ],
 )
 def test_unreadable_objects_raise_with_a_reason(data: bytes, fmt: ObjectFormat, reason: Reason) -> None:
     with pytest.raises(UnreadableObjectError) as unreadable:
-        read(data, fmt, limit=10)
+        read(data, fmt)
 
     assert unreadable.value.reason is reason
 
@@ -161,7 +161,7 @@ def test_truncated_gzip_keeps_the_records_read_before_the_break() -> None:
     # More than one read chunk, so records before the break are decoded before the break is hit.
     lines = b"".join(json.dumps({"n": n}).encode() + b"\n" for n in range(200_000))
     truncated = gzip.compress(lines)[:-2000]
-    stream = read_records(io.BytesIO(truncated), ObjectFormat(Format.JSON_LINES, True), max_json_bytes=LIMIT)
+    stream = read_records(io.BytesIO(truncated), ObjectFormat(Format.JSON_LINES, True))
 
     got: list[tuple[int, Any]] = []
 
@@ -203,7 +203,7 @@ def test_json_lines_are_streamed_not_read_whole(compressed: bool) -> None:
     data = gzip.compress(lines) if compressed else lines
     source = CountingStream(data)
 
-    records = read_records(source, ObjectFormat(Format.JSON_LINES, compressed), max_json_bytes=LIMIT)  # type: ignore[arg-type]
+    records = read_records(source, ObjectFormat(Format.JSON_LINES, compressed))  # type: ignore[arg-type]
     iterator = iter(records)
     first = next(iterator)
 
@@ -253,7 +253,7 @@ def rejection(value: Any) -> Reason | None:
 def test_an_unrepresentable_number_is_one_rejected_record_not_a_crash(
     fmt: ObjectFormat, template: str, literal: str, reason: Reason | None
 ) -> None:
-    records = read(template.format(literal).encode(), fmt, limit=10 * LIMIT)
+    records = read(template.format(literal).encode(), fmt)
 
     assert [(p, v) for p, v in records if p != 2] == [(1, {"ok": 1}), (3, {"ok": 3})]
     assert records[1][0] == 2
@@ -286,7 +286,7 @@ def five_thousand_lines() -> bytes:
 def drain(data: bytes, fmt: ObjectFormat) -> tuple[list[tuple[int, Any]], UnreadableObjectError | None]:
     got: list[tuple[int, Any]] = []
     try:
-        for record in read_records(io.BytesIO(data), fmt, max_json_bytes=LIMIT):
+        for record in read_records(io.BytesIO(data), fmt):
             got.append(record)
     except UnreadableObjectError as unreadable:
         return got, unreadable
@@ -346,13 +346,30 @@ def test_an_empty_gzip_object_is_empty_not_truncated() -> None:
     assert unreadable.value.reason is Reason.EMPTY_OBJECT
 
 
-def test_a_truncated_json_gzip_is_unreadable() -> None:
-    got, unreadable = drain(gzip.compress(b'[{"n": 1}, {"n": 2}]')[:-5], ObjectFormat(Format.JSON, True))
+def test_a_truncated_json_gzip_keeps_the_elements_before_the_break() -> None:
+    elements = [{"n": n} for n in range(1, 5001)]
+    got, unreadable = drain(gzip.compress(json.dumps(elements).encode())[:-5], ObjectFormat(Format.JSON, True))
 
-    assert got == []
+    assert got == list(enumerate(elements, 1))  # only the gzip trailer is missing: every element is there
     assert unreadable is not None
     assert (unreadable.reason, unreadable.position) == (Reason.UNREADABLE_OBJECT, 0)
     assert "truncated" in unreadable.detail
+
+
+def test_a_json_gzip_truncated_inside_an_element_drops_that_element_only() -> None:
+    elements = [{"n": n} for n in range(1, 5001)]
+    text = json.dumps(elements).encode()
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    cut = text.index(b'{"n": 3}') + 4
+    data = compressor.compress(text[:cut]) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    got, unreadable = drain(data, ObjectFormat(Format.JSON, True))
+
+    assert got == [(1, {"n": 1}), (2, {"n": 2})]
+    assert unreadable is not None
+    assert unreadable.reason is Reason.UNREADABLE_OBJECT
+    assert "truncated" in unreadable.detail
+    assert "2 records read" in unreadable.detail
 
 
 def test_a_decompression_bomb_is_inflated_a_chunk_at_a_time() -> None:
@@ -376,7 +393,7 @@ def test_a_decompression_bomb_is_inflated_a_chunk_at_a_time() -> None:
 
 def test_json_array_elements_keep_their_raw_text() -> None:
     data = b'\xef\xbb\xbf [ {"a": 1.50} ,\n\t"\\u00e9t\xc3\xa9", 1e2 ]  '
-    stream = read_records(io.BytesIO(data), JSON, max_json_bytes=LIMIT)
+    stream = read_records(io.BytesIO(data), JSON)
 
     raws = [(position, stream.current_line) for position, _ in stream]
 
@@ -385,22 +402,35 @@ def test_json_array_elements_keep_their_raw_text() -> None:
 
 def test_a_single_json_document_keeps_its_raw_text() -> None:
     data = b' {"a": 1.50}\n'
-    stream = read_records(io.BytesIO(data), JSON, max_json_bytes=LIMIT)
+    stream = read_records(io.BytesIO(data), JSON)
 
     assert [(position, stream.current_line) for position, _ in stream] == [(1, b'{"a": 1.50}')]
 
 
 @pytest.mark.parametrize(
-    "data",
-    [b'[{"a": 1} {"a": 2}]', b'[{"a": 1},]', b'[{"a": 1}', b'[{"a": 1}] x', b"[", b'{"a": 1} {"b": 2}'],
-    ids=["missing comma", "trailing comma", "unclosed", "extra data", "only bracket", "two documents"],
+    ("data", "kept", "reason"),
+    [
+        (b'[{"a": 1} {"a": 2}]', 0, Reason.INVALID_JSON),
+        (b'[{"a": 1},]', 1, Reason.INVALID_JSON),
+        (b'[{"a": 1}', 0, Reason.INVALID_JSON),  # an element counts once the `,` or `]` after it is read
+        (b'[{"a": 1}, {"a": 2}] x', 2, Reason.INVALID_JSON),
+        (b"[", 0, Reason.INVALID_JSON),
+        (b'{"a": 1} {"b": 2}', 1, Reason.INVALID_JSON),
+        (b'[{"a": 1}, \xff{"a": 2}]', 1, Reason.INVALID_UTF8),
+        (b'[{"a": 1},\n\xef\xbb\xbf{"a": 2}]', 1, Reason.INVALID_JSON),  # a BOM inside is not blank
+    ],
+    ids=["missing comma", "trailing comma", "unclosed", "extra data", "only bracket", "two documents"]
+    + ["bad utf-8 between elements", "bom between elements"],
 )
-def test_a_json_document_that_is_not_json_as_a_whole_yields_nothing(data: bytes) -> None:
+def test_a_damaged_json_document_keeps_the_records_before_the_damage(
+    data: bytes, kept: int, reason: Reason
+) -> None:
     got, unreadable = drain(data, JSON)
 
-    assert got == []
+    assert got == [(n, {"a": n}) for n in range(1, kept + 1)]
     assert unreadable is not None
-    assert (unreadable.reason, unreadable.position) == (Reason.INVALID_JSON, 0)
+    assert (unreadable.reason, unreadable.position) == (reason, 0)
+    assert f"{kept} record" in unreadable.detail
 
 
 @settings(max_examples=150, deadline=None)

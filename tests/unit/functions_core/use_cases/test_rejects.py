@@ -87,19 +87,45 @@ def test_a_rejected_array_element_is_reported_and_the_other_elements_written(wor
     assert (entry["position"], entry["reason"], entry["record"]) == (2, "not_an_object", "42")
 
 
+BAD_ELEMENTS: list[tuple[str, bytes, Reason]] = [
+    ("nested beyond the parser", b"[" * 1500 + b"]" * 1500, Reason.NESTING_TOO_DEEP),
+    ("larger than any item", b'{"a": "' + b'[\\"' * 400_000 + b'"}', Reason.ELEMENT_TOO_LARGE),
+    ("not UTF-8", b'{"Name": "\xff"}', Reason.INVALID_UTF8),
+    ("number out of range", b'{"n": 1e99999999999999999999}', Reason.NUMBER_OUT_OF_RANGE),
+]
+
+
+@pytest.mark.parametrize(("bad", "reason"), [c[1:] for c in BAD_ELEMENTS], ids=[c[0] for c in BAD_ELEMENTS])
+def test_a_bad_array_element_is_reported_as_written_and_the_others_are_written(
+    world: World, bad: bytes, reason: Reason
+) -> None:
+    # A streamed .json array: each element is a record, quoted exactly as written (or its start).
+    body = (
+        b"["
+        + json.dumps(GOOD_BEFORE).encode()
+        + b",\n  "
+        + bad
+        + b" ,\n"
+        + json.dumps(GOOD_AFTER).encode()
+        + b"]"
+    )
+
+    outcome = ingest_object(world.services(), parse(world.put("data/x.json", body)))
+
+    assert (outcome.records_written, outcome.records_rejected) == (2, 1)
+    assert sorted(world.records().values(), key=str) == sorted([GOOD_BEFORE, GOOD_AFTER], key=str)
+    [entry] = world.report(outcome.report_key or "")
+    assert (entry["position"], entry["reason"]) == (2, reason.value)
+    assert entry["record"] == bad[: MAX_RAW_CHARS * 4].decode("utf-8", "replace")[:MAX_RAW_CHARS]
+    assert entry["record_truncated"] is (len(bad) > MAX_RAW_CHARS)
+
+
 UNREADABLE: list[tuple[str, str, bytes, Reason]] = [
     ("empty file", "data/x.jsonl", b"", Reason.EMPTY_OBJECT),
     ("truncated JSON document", "data/x.json", b'{"Name": "John', Reason.INVALID_JSON),
     ("not JSON at all", "data/x.json", b"<html>oops</html>", Reason.INVALID_JSON),
     ("bad gzip", "data/x.jsonl.gz", b"this is not gzip", Reason.UNREADABLE_OBJECT),
-    (
-        ".json over the size limit",
-        "data/x.json",
-        json.dumps([GOOD_BEFORE] * 100).encode(),
-        Reason.OBJECT_TOO_LARGE,
-    ),
     ("unsupported suffix", "data/x.csv", b"a,b\n1,2\n", Reason.UNSUPPORTED_FORMAT),
-    ("document nested beyond the parser", "data/x.json", b"[" * 1500 + b"]" * 1500, Reason.NESTING_TOO_DEEP),
 ]
 
 
@@ -109,7 +135,7 @@ UNREADABLE: list[tuple[str, str, bytes, Reason]] = [
 def test_an_unreadable_object_gets_a_report_and_replaces_the_previous_version(
     world: World, key: str, body: bytes, reason: Reason
 ) -> None:
-    services = world.services(max_json_bytes=4000)
+    services = world.services()
     previous = json.dumps(GOOD_BEFORE).encode()
     ingest_object(
         services, parse(world.put(key, gzip.compress(previous) if key.endswith(".gz") else previous))

@@ -31,7 +31,6 @@ class LambdaContext:
 def lambda_env(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("TABLE_NAME", TABLE)
     monkeypatch.setenv("REJECTS_BUCKET", REJECTS)
-    monkeypatch.setenv("MAX_JSON_ARRAY_BYTES", "1048576")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "ingest")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "eventpipe")
     # The handler modules were imported (and Powertools configured) before this environment existed.
