@@ -88,8 +88,10 @@ class JsonDocument:
         text = self._text
         if text is None:
             return self._line
-        window = self._window
-        if window.ascii_of is text:  # the usual case: one slice, no encoding
+        if text.isascii():  # O(1); the usual case: the text's own bytes, encoded once, then sliced
+            window = self._window
+            if window.ascii_of is not text:
+                window.ascii, window.ascii_of = text.encode("ascii"), text
             return window.ascii[self._start : self._end]
         # The text was decoded with surrogateescape: encoding it back gives the bytes exactly as written.
         return text[self._start : self._end].encode("utf-8", "surrogateescape")
@@ -152,8 +154,9 @@ class JsonDocument:
                 window.expect_end(text, end + 1, position)
                 return
             index = end + 1
-            if text[index : index + 1] in blanks:  # a blank, or the end of the text read so far
-                if text[index] == " " and text[index + 1 : index + 2] not in blanks:
+            following = text[index : index + 1]
+            if following in blanks:  # a blank, or the end of the text read so far
+                if following == " " and text[index + 1 : index + 2] not in blanks:
                     index += 1  # ", ": json.dumps's separator
                 else:
                     match = skip(text, index)
@@ -208,8 +211,11 @@ class JsonDocument:
     ) -> tuple[Malformed, str, int]:
         """A record that cannot be decoded as it stands: reported with the start of its text, and
         skipped without holding the rest of it."""
+        window = self._window
+        while len(text) - index < RAW_PREFIX_BYTES and not window.eof:  # the same quote whatever the chunks
+            text, index = window.refill(text, index), 0
         head = text[index : index + RAW_PREFIX_BYTES]
-        after, end = self._window.skip_value(text, index, position - 1)
+        after, end = window.skip_value(text, index, position - 1)
         # The whole record when the text held it whole, else its start.
         self._text, self._line = None, _prefix(text, index, end) if after is text else _prefix(head, 0, None)
         return Malformed(reason, detail, self._line), after, end
@@ -251,6 +257,7 @@ class _TextWindow:
         self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
         self.eof = False
         self.tainted = False  # a byte that is not UTF-8 was read: check each record's text
+        # An ASCII text is its own bytes: encoded once when a record of it is quoted, then sliced.
         self.ascii: bytes = b""
         self.ascii_of: str | None = None  # the text `ascii` encodes
         self._broken: BrokenGzipError | None = None
@@ -276,10 +283,8 @@ class _TextWindow:
                 self.tainted = True
             parts.append(piece)
             wanted -= len(piece)
-        text = "".join(parts)
-        # An ASCII text (str.isascii() is O(1)) is its own bytes: records are quoted by slicing those.
-        self.ascii, self.ascii_of = (text.encode("ascii"), text) if text.isascii() else (b"", None)
-        return text
+        self.ascii, self.ascii_of = b"", None
+        return "".join(parts)
 
     def non_blank(self, text: str, index: int) -> tuple[str, int]:
         """The text and the index of its first non-blank character at or after `index`, reading more as

@@ -17,6 +17,7 @@ import gzip
 import io
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,6 @@ from functions.core.use_cases.ingest import ingest_object
 
 from ..conftest import TABLE, World, parse
 
-LIMIT = 1024 * 1024
 SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".csv")
 REASONS = {reason.value for reason in Reason}
 PROFILE_EXAMPLES = settings().max_examples  # of the profile tests/conftest.py loaded
@@ -208,12 +208,42 @@ def expected_positions(key: str, body: bytes) -> set[int] | None:
             lines.pop()
         return {n for n, line in enumerate(lines, 1) if line.strip(b" \t\r")}
     try:
-        document = json.loads(data.decode(), parse_int=str, parse_float=str, parse_constant=str)
+        return json_positions(data.decode("utf-8", "surrogateescape"))
     except RecursionError:
         return None
-    except ValueError:  # not UTF-8, not JSON: the object as a whole is reported
+
+
+_LENIENT = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=str)
+_BLANKS = re.compile(r"[ \t\n\r]*")
+
+
+def json_positions(text: str) -> set[int]:
+    """The records of a `.json` text as the whole-text stdlib decoder sees them: the one value of a
+    document, or each array element followed by `,` or `]`, up to the first damage (a byte that is not
+    UTF-8 is one escaped character: inside a string it only spoils its record)."""
+    index = _BLANKS.match(text).end()  # type: ignore[union-attr]
+    if index == len(text):
         return set()
-    return set(range(1, len(document) + 1)) if isinstance(document, list) else {1}
+    if text[index] != "[":
+        try:
+            _LENIENT.raw_decode(text, index)
+        except ValueError:
+            return set()
+        return {1}
+    positions: set[int] = set()
+    index = _BLANKS.match(text, index + 1).end()  # type: ignore[union-attr]
+    while True:
+        try:
+            _, end = _LENIENT.raw_decode(text, index)
+        except ValueError:
+            return positions
+        end = _BLANKS.match(text, end).end()  # type: ignore[union-attr]
+        if not text.startswith((",", "]"), end):
+            return positions
+        positions.add(len(positions) + 1)
+        if text[end] == "]":
+            return positions
+        index = _BLANKS.match(text, end + 1).end()  # type: ignore[union-attr]
 
 
 def assert_report_is_sound(report: RejectsReport) -> list[dict[str, Any]]:
