@@ -27,6 +27,7 @@ from functions.core.domain.readers import (
     read_records,
 )
 from functions.core.domain.reasons import Reason
+from tests.fuzzing import examples
 
 from .test_poison import token_soups
 
@@ -97,7 +98,8 @@ def reference(data: bytes) -> list[tuple[int, Any, bytes | None]]:
     document = decoder.decode(text)
     if not isinstance(document, list):
         return [(1, document, text.strip(" \t\n\r").encode())]
-    index, records = text.index("[") + 1, []
+    index = text.index("[") + 1
+    records: list[tuple[int, Any, bytes | None]] = []
     for position in range(1, len(document) + 1):
         while text[index] in " \t\n\r,":
             index += 1
@@ -107,13 +109,13 @@ def reference(data: bytes) -> list[tuple[int, Any, bytes | None]]:
     return records
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=documents(), chunk=st.sampled_from([1, 2, 7, 64, 1 << 20]))
 def test_any_chunking_gives_the_records_and_quotes_the_whole_text_gives(data: bytes, chunk: int) -> None:
     assert outcome(data, chunk=chunk) == (reference(data), None)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(data=documents(), cut=st.integers(0, 10_000), chunk=st.sampled_from([1, 7, 1 << 20]))
 def test_a_cut_array_reads_a_prefix_of_its_records_then_reports(data: bytes, cut: int, chunk: int) -> None:
     whole, _ = outcome(data)
@@ -241,7 +243,7 @@ def test_an_earlier_element_is_quoted_while_its_text_is_held() -> None:
     assert stream.raw_at(6) is None  # not read yet
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(data=token_soups(), chunk=st.sampled_from([1, 7, 64]))
 def test_poison_reads_the_same_in_any_chunking(data: bytes, chunk: int) -> None:
     # Records, quotes, and the whole-object error word for word (its line and column included); the

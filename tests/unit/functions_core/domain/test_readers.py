@@ -348,7 +348,9 @@ def test_an_empty_gzip_object_is_empty_not_truncated() -> None:
 
 def test_a_truncated_json_gzip_keeps_the_elements_before_the_break() -> None:
     elements = [{"n": n} for n in range(1, 5001)]
-    got, unreadable = drain(gzip.compress(json.dumps(elements).encode())[:-5], ObjectFormat(Format.JSON, True))
+    data = gzip.compress(json.dumps(elements).encode())[:-5]
+
+    got, unreadable = drain(data, ObjectFormat(Format.JSON, True))
 
     assert got == list(enumerate(elements, 1))  # only the gzip trailer is missing: every element is there
     assert unreadable is not None
@@ -419,8 +421,16 @@ def test_a_single_json_document_keeps_its_raw_text() -> None:
         (b'[{"a": 1}, \xff{"a": 2}]', 1, Reason.INVALID_UTF8),
         (b'[{"a": 1},\n\xef\xbb\xbf{"a": 2}]', 1, Reason.INVALID_JSON),  # a BOM inside is not blank
     ],
-    ids=["missing comma", "trailing comma", "unclosed", "extra data", "only bracket", "two documents"]
-    + ["bad utf-8 between elements", "bom between elements"],
+    ids=[
+        "missing comma",
+        "trailing comma",
+        "unclosed",
+        "extra data",
+        "only bracket",
+        "two documents",
+        "bad utf-8 between elements",
+        "bom between elements",
+    ],
 )
 def test_a_damaged_json_document_keeps_the_records_before_the_damage(
     data: bytes, kept: int, reason: Reason

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from functions.core.domain.datasets import DatasetRegistry
+from functions.core.domain.json_document import MAX_ELEMENT_CHARS
 from functions.core.domain.reasons import Reason
 from functions.core.domain.rejects_report import MAX_ENTRIES, MAX_RAW_CHARS, report_key
 from functions.core.use_cases.ingest import ingest_object
@@ -310,3 +311,21 @@ def test_every_reason_is_documented_in_the_rejects_table() -> None:
     rows = {line.split("|")[1].strip(" `") for line in doc.splitlines() if line.startswith("| `")}
 
     assert {reason.value for reason in Reason} <= rows
+
+
+def test_a_json_array_larger_than_the_former_limit_is_streamed_through_ingest(world: World) -> None:
+    # 34 MiB, beyond the 32 MiB a `.json` object was once limited to (it was decoded whole). Most of it
+    # is elements too large for any item, skipped as they stream by, so moto stores little.
+    small = [{"Name": f"n{n}"} for n in range(34)]
+    big = {"blob": "x" * MAX_ELEMENT_CHARS}
+    body = json.dumps([element for record in small for element in (record, big)]).encode()
+    assert len(body) > 34 * 1024 * 1024
+
+    outcome = ingest_object(world.services(), parse(world.put("data/big.json", body)))
+
+    assert (outcome.status, outcome.records_written, outcome.records_rejected) == ("ingested", 34, 34)
+    assert sorted(world.records().values(), key=str) == sorted(small, key=str)
+    entries = world.report(outcome.report_key or "")
+    assert [entry["position"] for entry in entries] == list(range(2, 69, 2))
+    assert {entry["reason"] for entry in entries} == {"element_too_large"}
+    assert all(entry["record"].startswith('{"blob": "xxx') and entry["record_truncated"] for entry in entries)
