@@ -2,13 +2,14 @@
 the one record), so memory holds one element and a read chunk, never the document.
 
 Why a splitter of our own rather than a streaming parser such as ijson: a rejects report quotes a
-record exactly as written, and ijson gives values and parse events, not where an element's text starts
-and ends; and every record must decode like a JSON Lines line (the same C scanner, `Decimal` floats, the
-careful path for numbers Python cannot hold). So each element is decoded by that scanner straight from
-the decoded text read so far; only when an element runs past that text is more read and the element
-scanned again (reading doubles the held text each time, so an element is scanned a few times at most).
-An element is read once the `,` or `]` after it is seen. Damage to the document (a syntax error, a
-truncation, gzip that breaks) ends the reading after the elements before it, with one whole-object error.
+record exactly as written, and ijson gives values and parse events, not an element's original text
+(https://github.com/ICRAR/ijson/issues/56 asks for it); and every record must decode like a JSON Lines
+line (the same C scanner, `Decimal` floats, the careful path for numbers Python cannot hold). So each
+element is decoded by that scanner straight from the decoded text read so far; only when an element
+runs past that text is more read and the element scanned again (reading doubles the held text each
+time, so an element is scanned a few times at most). An element is read once the `,` or `]` after it
+is seen. Damage to the document (a syntax error, a truncation, gzip that breaks) ends the reading
+after the elements before it, with one whole-object error.
 """
 
 from __future__ import annotations
