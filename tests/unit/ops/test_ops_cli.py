@@ -82,6 +82,7 @@ def test_dlq_list_json_has_every_queue_with_depth_and_age(run: Any, deployed: De
         ("delete-sync", "failures"),
         ("audit", "dlq"),
         ("forwarder", "dlq"),
+        ("range-worker", "tasks"),
     }
     assert rows[("audit", "dlq")]["depth"] == 1
     assert rows[("audit", "dlq")]["oldest_age_seconds"] is not None
@@ -123,6 +124,40 @@ def test_dlq_redrive_dry_run_table(run: Any, deployed: Deployed) -> None:
     assert result.exit_code == 0, result.output
     assert "1 would be redriven, 0 failed, 0 skipped" in result.stdout
     assert deployed.depth("AuditDlqUrl") == 1
+
+
+RANGE_TASK = {"bucket": "eventpipe-dev-ingest", "key": "big/part 1.jsonl", "first_byte": 0, "last_byte": 99}
+
+
+def test_dlq_peek_shows_the_range_tasks_the_worker_failed_on(run: Any, deployed: Deployed) -> None:
+    message_id = deployed.fail_range_task(RANGE_TASK)
+
+    listed = run("dlq", "list", "--json")
+    peeked = run("dlq", "peek", "-c", "range-worker", "--json")
+
+    assert listed.exit_code == 0, listed.output
+    rows = {(row["consumer"], row["queue"]): row for row in json.loads(listed.stdout)}
+    assert rows[("range-worker", "tasks")]["depth"] == 1
+    assert rows[("range-worker", "tasks")]["url"] == deployed.url("RangeWorkerDlqUrl")
+    assert peeked.exit_code == 0, peeked.output
+    [letter] = json.loads(peeked.stdout)
+    assert (letter["queue"], letter["message_id"], letter["problem"]) == ("tasks", message_id, None)
+    assert letter["object_key"] == "big/part 1.jsonl"
+    assert deployed.depth("RangeWorkerDlqUrl") == 1  # peek removes nothing
+
+
+def test_dlq_redrive_sends_dead_range_tasks_back_to_the_work_queue(run: Any, deployed: Deployed) -> None:
+    deployed.fail_range_task(RANGE_TASK)
+    deployed.sqs.send_message(QueueUrl=deployed.url("RangeWorkerDlqUrl"), MessageBody="not json")
+
+    result = run("dlq", "redrive", "-c", "range-worker", "--json")
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["redriven"], summary["failed"], summary["skipped"]) == (1, 0, 1)
+    assert summary["target"] == deployed.url("RangeWorkerQueueUrl")
+    assert deployed.drain("RangeWorkerQueueUrl") == [RANGE_TASK]  # the task itself, nothing else
+    assert deployed.depth("RangeWorkerDlqUrl") == 1  # only the unparseable message stays
 
 
 @pytest.mark.parametrize(
