@@ -92,5 +92,5 @@ class ConsumerFunction(Construct):
         )
         grant_target_permissions(built, target, data)
         if fanout_queue is not None and target.starts_fanout:
-            # SendMessageBatch is authorized by sqs:SendMessage (SQS API reference, SendMessageBatch).
+            # SendMessage also authorizes SendMessageBatch (SQS developer guide, "Amazon SQS batch actions").
             built.allow(FANOUT_SEND_ACTIONS, fanout_queue.queue_arn)
