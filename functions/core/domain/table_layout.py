@@ -69,7 +69,7 @@ def partitions_between(object_key: str, first: int, last: int | None) -> list[st
         return []
     blocks = None if last is None else (last - 1) // SHARD_BLOCK - (first - 1) // SHARD_BLOCK + 1
     if blocks is None or blocks >= SHARD_COUNT:
-        shards = range(SHARD_COUNT)
+        shards = list(range(SHARD_COUNT))
     else:
         start = shard_of(first)
         shards = sorted({(start + block) % SHARD_COUNT for block in range(blocks)})
