@@ -45,6 +45,9 @@ class DeadLetter:
 
     @property
     def event_id(self) -> str | None:
+        if self.payload and self.queue_role == TASKS:
+            event = self.payload.get("event")
+            return _text(event.get("event_id")) if isinstance(event, dict) else None
         return _text(self.payload.get("id")) if self.payload else None
 
     @property
@@ -52,8 +55,9 @@ class DeadLetter:
         """The object key as users know it: S3 events carry it URL-encoded form-style (space as `+`)."""
         if not self.payload:
             return None
-        if self.queue_role == TASKS:  # a range task names its object directly
-            return _text(self.payload.get("key"))
+        if self.queue_role == TASKS:  # a range task carries its decoded event (range_task.py)
+            event = self.payload.get("event")
+            return _text(event.get("key")) if isinstance(event, dict) else None
         detail = self.payload.get("detail")
         obj = detail.get("object") if isinstance(detail, dict) else None
         key = _text(obj.get("key")) if isinstance(obj, dict) else None

@@ -121,9 +121,12 @@ class RangeWorker(Construct):
         )
         self.function = built.function
         self.role = built.role
-        # Ingest's write path, plus reading the per-range rejects parts it merges into one report.
+        # Ingest's write path, plus reading the per-range rejects parts the finalizer merges into one
+        # report (RangeTask.part_key); ListBucket makes a missing part a 404 (NoSuchKey, which the
+        # finalizer reports as lost rejects) instead of a 403 that would fail the task on every attempt.
         grant_target_permissions(built, INGEST_WRITE_PATH, data)
         built.allow(("s3:GetObject",), data.rejects_bucket.arn_for_objects("*"))
+        built.allow(("s3:ListBucket",), data.rejects_bucket.bucket_arn)
         # Grants the role ReceiveMessage, ChangeMessageVisibility, GetQueueUrl, DeleteMessage and
         # GetQueueAttributes on this queue only.
         self.function.add_event_source(

@@ -133,7 +133,7 @@ def test_worker_role_holds_ingests_write_path_its_queue_and_reading_rejects_part
     assert granted == {
         "s3:GetObject": [objects, rejects_objects],
         "s3:GetObjectVersion": [objects],
-        "s3:ListBucket": [{"Fn::GetAtt": [bucket, "Arn"]}],
+        "s3:ListBucket": [[{"Fn::GetAtt": [bucket, "Arn"]}, {"Fn::GetAtt": [rejects, "Arn"]}]],
         "s3:PutObject": [rejects_objects],
         "s3:DeleteObject": [rejects_objects],
         "dynamodb:GetItem": [[table_arn, index_arn]],

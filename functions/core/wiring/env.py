@@ -17,9 +17,3 @@ POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 POWERTOOLS_TRACE_DISABLED = "POWERTOOLS_TRACE_DISABLED"
-# Fan-out of large objects (docs/configuration.md): the range work queue ingest sends range tasks to
-# (absent or empty: ingest never fans out), the size above which it does, and the BatchWriteItem
-# requests one function keeps in flight.
-FANOUT_QUEUE_URL = "FANOUT_QUEUE_URL"
-FANOUT_THRESHOLD_BYTES = "FANOUT_THRESHOLD_BYTES"
-WRITERS = "WRITERS"

@@ -11,6 +11,10 @@ from ops_fakes import Deployed, s3_event
 from typer.testing import CliRunner
 
 from eventpipe.ops import cli, cli_support, replay
+from functions.core.domain.byte_ranges import ByteRange
+from functions.core.domain.events import ObjectEvent
+from functions.core.domain.object_state import ObjectState
+from functions.core.domain.range_task import RangeTask
 
 
 @pytest.fixture
@@ -126,7 +130,31 @@ def test_dlq_redrive_dry_run_table(run: Any, deployed: Deployed) -> None:
     assert deployed.depth("AuditDlqUrl") == 1
 
 
-RANGE_TASK = {"bucket": "eventpipe-dev-ingest", "key": "big/part 1.jsonl", "first_byte": 0, "last_byte": 99}
+def range_task() -> dict[str, Any]:
+    """A range task as ingest's fan-out sends it (functions/core/domain/range_task.py writes the body)."""
+    task = RangeTask(
+        event=ObjectEvent(
+            event_id="ev-9",
+            detail_type="Object Created",
+            bucket="eventpipe-dev-ingest",
+            key="big/part 1.jsonl",
+            sequencer="0A2",
+            reason="PutObject",
+            size=200,
+        ),
+        token="lease-token",
+        prior=ObjectState(),
+        dataset="events",
+        ingested_at="2026-11-30T06:00:00Z",
+        ranges=2,
+        byte_range=ByteRange(1, 100, 200),
+        newlines_before=7,
+    )
+    body: dict[str, Any] = json.loads(task.to_json())
+    return body
+
+
+RANGE_TASK = range_task()
 
 
 def test_dlq_peek_shows_the_range_tasks_the_worker_failed_on(run: Any, deployed: Deployed) -> None:
@@ -142,7 +170,7 @@ def test_dlq_peek_shows_the_range_tasks_the_worker_failed_on(run: Any, deployed:
     assert peeked.exit_code == 0, peeked.output
     [letter] = json.loads(peeked.stdout)
     assert (letter["queue"], letter["message_id"], letter["problem"]) == ("tasks", message_id, None)
-    assert letter["object_key"] == "big/part 1.jsonl"
+    assert (letter["object_key"], letter["event_id"]) == ("big/part 1.jsonl", "ev-9")
     assert deployed.depth("RangeWorkerDlqUrl") == 1  # peek removes nothing
 
 
@@ -156,7 +184,9 @@ def test_dlq_redrive_sends_dead_range_tasks_back_to_the_work_queue(run: Any, dep
     summary = json.loads(result.stdout)
     assert (summary["redriven"], summary["failed"], summary["skipped"]) == (1, 0, 1)
     assert summary["target"] == deployed.url("RangeWorkerQueueUrl")
-    assert deployed.drain("RangeWorkerQueueUrl") == [RANGE_TASK]  # the task itself, nothing else
+    [redriven] = deployed.drain("RangeWorkerQueueUrl")  # the task itself, nothing else
+    assert redriven == RANGE_TASK
+    assert RangeTask.from_json(json.dumps(redriven)).byte_range == ByteRange(1, 100, 200)
     assert deployed.depth("RangeWorkerDlqUrl") == 1  # only the unparseable message stays
 
 
