@@ -124,6 +124,14 @@ def status(
     if engine:
         counters = ", ".join(f"{name} {count}" for name, count in engine.get("stats", {}).items())
         typer.echo(f"events: {counters}; pending deliveries {engine.get('pending_deliveries', 0)}")
+    for mapping in engine.get("event_source_mappings", []):
+        typer.echo(
+            f"sqs {mapping['queue']} -> {mapping['function']} ({mapping['state']}, batch "
+            f"{mapping['batch_size']}, max concurrency {mapping['maximum_concurrency']}): "
+            f"invocations {mapping['invocations']}, errors {mapping['function_errors']}, "
+            f"deleted {mapping['deleted']}, retried {mapping['retried']}, "
+            f"in flight {mapping['in_flight_batches']}"
+        )
 
 
 Rejects = Annotated[
