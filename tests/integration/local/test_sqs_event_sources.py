@@ -162,6 +162,7 @@ def _send_as_one_batch(emulator: Emulator, sqs: Any, lambda_client: Any, bodies:
         QueueUrl=emulator.outputs["WorkQueueUrl"],
         Entries=[{"Id": str(n), "MessageBody": body} for n, body in enumerate(bodies)],
     )
+    assert _queue_counts(sqs, emulator.outputs["WorkQueueUrl"]) == (len(bodies), 0)  # Enabled=false: unread
     lambda_client.update_event_source_mapping(UUID=uuid_, Enabled=True)
 
 
