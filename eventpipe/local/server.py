@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         template = args.template or ensure_template(args.stage)
         deployment = emulator.deploy(template, stack=f"eventpipe-{args.stage}")
+        emulator.event_sources.refresh()  # the stack's event source mappings poll before "ready"
         write_state(
             state_dir,
             {
