@@ -115,6 +115,7 @@ class SqsEventSources:
         self.invoke, self.clock, self._cap = invoke, clock, concurrency_cap
         self._pollers: dict[str, _Poller] = {}
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._stopping = False
         # Mapping refreshes and visibility releases; the invocations run on the executor.
         self.scheduler = Scheduler(name="sqs-event-sources")
@@ -125,25 +126,28 @@ class SqsEventSources:
         self.scheduler.call_later(0.0, self.refresh)
 
     def refresh(self) -> None:
-        """Start, update and stop pollers to match ListEventSourceMappings."""
-        mappings: dict[str, SqsMapping] = {}
-        for page in self._lambda.get_paginator("list_event_source_mappings").paginate():
-            for configuration in page.get("EventSourceMappings", []):
-                mapping = SqsMapping.from_api(configuration)
-                if mapping is not None:
-                    mappings[mapping.uuid] = mapping
-        with self._lock:
-            if self._stopping:
-                return
-            for uuid in set(self._pollers) - set(mappings):
-                self._pollers.pop(uuid).stop()
-            for uuid, mapping in mappings.items():
-                poller = self._pollers.get(uuid)
-                if poller is None:
-                    self._pollers[uuid] = _Poller(self, mapping)
-                    log.info("polling %s for %s", mapping.queue_arn, mapping.function_name)
-                else:
-                    poller.update(mapping)
+        """Start, update and stop pollers to match ListEventSourceMappings (one refresh at a time, so
+        an older listing never undoes a newer one)."""
+        with self._refresh_lock:
+            mappings: dict[str, SqsMapping] = {}
+            for page in self._lambda.get_paginator("list_event_source_mappings").paginate():
+                for configuration in page.get("EventSourceMappings", []):
+                    mapping = SqsMapping.from_api(configuration)
+                    if mapping is not None:
+                        mappings[mapping.uuid] = mapping
+            with self._lock:
+                if self._stopping:
+                    return
+                removed = [self._pollers.pop(uuid) for uuid in set(self._pollers) - set(mappings)]
+                for uuid, mapping in mappings.items():
+                    poller = self._pollers.get(uuid)
+                    if poller is None:
+                        self._pollers[uuid] = _Poller(self, mapping)
+                        log.info("polling %s for %s", mapping.queue_arn, mapping.function_name)
+                    else:
+                        poller.update(mapping)
+            for poller in removed:
+                poller.stop()
 
     def busy(self, horizon: float) -> bool:
         """True while a batch is in invocation, a queue holds visible messages (or messages received
