@@ -37,6 +37,7 @@ CDK_SOURCES = (
 
 
 # The context keys local mode accepts: a stage setting, as `cdk synth -c eventpipe.<stage>.<setting>=V`.
+USAGE_EXIT = UsageError.exit_code
 CONTEXT_KEY_RE = re.compile(r"^eventpipe\.(?P<stage>[a-z][a-z0-9-]*)\.(?P<setting>[a-z0-9_]+)$")
 
 
@@ -55,29 +56,35 @@ def parse_context(pairs: Sequence[str], stage: str, project_root: Path = PROJECT
     """CDK-style `-c KEY=VALUE` overrides for the synth of `stage`, checked before anything starts.
 
     Values stay strings, as `cdk synth -c` passes them; infra/config.py reads the flat keys
-    `eventpipe.<stage>.<setting>` and validates them (the same check runs here, so a bad value is one
-    line and exit 2 instead of a failed start). Raises UsageError on a malformed pair, an unknown key, a
-    key of another stage or an invalid value."""
-    from infra.config import VALIDATORS, ConfigError, load_config
-
+    `eventpipe.<stage>.<setting>` and validates them. The same validation runs here first, so an unknown
+    setting or a bad value is one line and exit 2 instead of a failed start: in a process of its own
+    (`context_check`), as the synth runs, because the operator CLI never imports infra (import contract
+    "infra-ops-siblings"). Raises UsageError on a malformed pair, an unknown key, a key of another stage
+    or an invalid value."""
     overrides: dict[str, str] = {}
     for pair in pairs:
         key, separator, value = pair.partition("=")
         if not separator or not key:
             raise UsageError(f"-c {pair!r}: expected KEY=VALUE, e.g. -c eventpipe.{stage}.log_level=DEBUG")
         match = CONTEXT_KEY_RE.match(key)
-        if match is None or match["setting"] not in VALIDATORS:
-            raise UsageError(
-                f"-c {key}: unknown key; local mode accepts eventpipe.{stage}.SETTING, SETTING one of "
-                f"{', '.join(VALIDATORS)} (docs/configuration.md)"
-            )
+        if match is None:
+            raise UsageError(f"-c {key}: unknown key; local mode accepts eventpipe.{stage}.SETTING")
         if match["stage"] != stage:
             raise UsageError(f"-c {key}: names stage {match['stage']!r}, but the stage started is {stage!r}")
         overrides[key] = value
-    try:
-        load_config({**_cdk_json_context(project_root), "stage": stage, **overrides}.get)
-    except ConfigError as error:
-        raise UsageError(f"-c: {error}") from None
+    if overrides:
+        done = subprocess.run(
+            [sys.executable, "-m", "eventpipe.local.context_check", stage, json.dumps(overrides)],
+            cwd=project_root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        if done.returncode == USAGE_EXIT:
+            raise UsageError(reason)
+        if done.returncode != 0:
+            raise EventpipeError(f"checking the -c overrides failed: {reason}")
     return overrides
 
 
@@ -116,7 +123,7 @@ def ensure_template(
     return path
 
 
-def _cdk_json_context(project_root: Path) -> dict[str, Any]:
+def cdk_json_context(project_root: Path) -> dict[str, Any]:
     context: dict[str, Any] = json.loads((project_root / "cdk.json").read_text()).get("context", {})
     return context
 
@@ -125,7 +132,7 @@ def _synthesize(stage: str, project_root: Path, path: Path, overrides: Mapping[s
     if not (project_root / "app.py").exists():
         raise EventpipeError(f"{path} is missing and there is no app.py to synthesize it; run `make synth`")
     # Command-line context wins over cdk.json's, as with `cdk synth -c`.
-    context = {**_cdk_json_context(project_root), "stage": stage, **overrides}
+    context = {**cdk_json_context(project_root), "stage": stage, **overrides}
     bin_dir = str(Path(sys.executable).parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Synthesized next to the template, then moved over it in one step: an emulator starting meanwhile
