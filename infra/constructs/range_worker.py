@@ -117,7 +117,12 @@ class RangeWorker(Construct):
             memory_mb=memory_mb,
             timeout=TIMEOUT,
             data=data,
-            environment={env.WRITERS: str(config.writers)},
+            environment={
+                env.WRITERS: str(config.writers),
+                # An ingest resumed by a continuation task (fan_out.continue_elsewhere) that runs out of
+                # time again hands over once more, to this same queue.
+                env.FANOUT_QUEUE_URL: self.queue.queue_url,
+            },
         )
         self.function = built.function
         self.role = built.role
@@ -127,6 +132,8 @@ class RangeWorker(Construct):
         grant_target_permissions(built, INGEST_WRITE_PATH, data)
         built.allow(("s3:GetObject",), data.rejects_bucket.arn_for_objects("*"))
         built.allow(("s3:ListBucket",), data.rejects_bucket.bucket_arn)
+        # SendMessage also authorizes SendMessageBatch (SQS developer guide, "Amazon SQS batch actions").
+        built.allow(("sqs:SendMessage",), self.queue.queue_arn)
         # Grants the role ReceiveMessage, ChangeMessageVisibility, GetQueueUrl, DeleteMessage and
         # GetQueueAttributes on this queue only.
         self.function.add_event_source(

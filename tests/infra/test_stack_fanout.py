@@ -103,6 +103,8 @@ def test_the_worker_gets_the_ingest_function_treatment(stack: Synthesized) -> No
         "TABLE_NAME": {"Ref": stack.output_ref("TableName")},
         "REJECTS_BUCKET": {"Ref": stack.output_ref("RejectsBucketName")},
         "WRITERS": str(config.writers),
+        # where a continuation that runs out of time hands over again (fan_out.continue_elsewhere)
+        "FANOUT_QUEUE_URL": {"Ref": stack.output_ref("RangeWorkerQueueUrl")},
         "POWERTOOLS_SERVICE_NAME": "range-worker",
         "POWERTOOLS_METRICS_NAMESPACE": "eventpipe",
         "POWERTOOLS_LOG_LEVEL": config.log_level,
@@ -150,10 +152,14 @@ def test_worker_role_holds_ingests_write_path_its_queue_and_reading_rejects_part
         "sqs:GetQueueUrl": [queue_arn],
         "sqs:DeleteMessage": [queue_arn],
         "sqs:GetQueueAttributes": [queue_arn],
+        # a continuation hands over again to its own queue (fan_out.continue_elsewhere)
+        "sqs:SendMessage": [queue_arn],
     }
 
 
-def test_only_ingest_may_send_range_tasks_and_learns_where_and_above_what_size(dev: Synthesized) -> None:
+def test_only_ingest_and_the_worker_send_range_tasks_and_ingest_learns_where_and_above_what_size(
+    dev: Synthesized,
+) -> None:
     queue_arn = {"Fn::GetAtt": [dev.output_ref("RangeWorkerQueueUrl"), "Arn"]}
     senders = sorted(
         logical_id
@@ -161,9 +167,11 @@ def test_only_ingest_may_send_range_tasks_and_learns_where_and_above_what_size(d
         if "sqs:SendMessage" in as_list(statement["Action"]) and statement["Resource"] == queue_arn
     )
     ingest_role = dev.props(dev.output_ref("IngestFunctionName"))["Role"]["Fn::GetAtt"][0]
+    worker_role = worker(dev)["Role"]["Fn::GetAtt"][0]
     delete_sync = dev.props(dev.output_ref("DeleteSyncFunctionName"))["Environment"]["Variables"]
 
-    assert [dev.props(policy)["Roles"] for policy in senders] == [[{"Ref": ingest_role}]]
+    roles = sorted(role["Ref"] for policy in senders for role in dev.props(policy)["Roles"])
+    assert roles == sorted([ingest_role, worker_role])
     assert not {"FANOUT_QUEUE_URL", "FANOUT_THRESHOLD_BYTES"} & set(delete_sync)
 
 
