@@ -118,7 +118,7 @@ def records(key: Key, shared: Shared) -> None:
         table.add_row(str(row["position"]), item, json.dumps(row["data"], ensure_ascii=False))
     out.print(table)
     out.print(
-        f"{sum(counts.values())} records: {counts['position']} position-keyed "
+        f"{sum(counts.values())} records: {counts['position'] + counts['legacy']} position-keyed "
         f"({counts['legacy']} of them under layout 1), {counts['natural']} natural-key",
         markup=False,
     )
