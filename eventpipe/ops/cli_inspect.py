@@ -139,7 +139,7 @@ def reconcile_(shared: Shared, prefix: Prefix = "", repair: Repair = False) -> N
     """Prove the table equals the bucket: report drift per object; exit 1 while drift remains.
 
     Drift: missing_state, not_mirrored, stale_version, stale_records, count_mismatch,
-    records_for_absent_object, state_for_absent_object, dirty, lease_overdue.
+    records_for_absent_object, state_for_absent_object, dirty, lease_overdue, legacy_layout.
 
     Examples:
 
