@@ -1,9 +1,9 @@
 """The records table's keys: items in DynamoDB's attribute-value format, and how they are keyed.
 
 Position-keyed records of object `K` are spread over `SHARD_COUNT` partition key values so one large
-object is not limited to one partition's throughput (about 1,000 write units per second: DynamoDB
-developer guide, "Partitions and data distribution" / "Best practices for designing and using partition
-keys effectively"):
+object is not limited to one partition's throughput (1,000 write units per second: DynamoDB developer
+guide, "Best practices for designing and using partition keys effectively"; "Understanding DynamoDB warm
+throughput in different scenarios"):
 
     pk = f"{K}#{shard:02d}",  shard = ((position - 1) // SHARD_BLOCK) % SHARD_COUNT
     sk = zero-padded position
@@ -69,7 +69,7 @@ def partitions_between(object_key: str, first: int, last: int | None) -> list[st
         return []
     blocks = None if last is None else (last - 1) // SHARD_BLOCK - (first - 1) // SHARD_BLOCK + 1
     if blocks is None or blocks >= SHARD_COUNT:
-        shards = range(SHARD_COUNT)
+        shards = list(range(SHARD_COUNT))
     else:
         start = shard_of(first)
         shards = sorted({(start + block) % SHARD_COUNT for block in range(blocks)})

@@ -14,8 +14,9 @@ from typing import Any
 from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
 from functions.core.adapters.s3_object_reader import S3ObjectReader
 from functions.core.adapters.s3_report_sink import S3ReportSink
+from functions.core.adapters.sqs_work_queue import SqsWorkQueue
 from functions.core.domain.datasets import DatasetRegistry
-from functions.core.use_cases.ports import LeasePolicy, Services
+from functions.core.use_cases.ports import FanoutPolicy, LeasePolicy, Services
 from functions.core.wiring.settings import get_settings
 
 # Bounded retries of throttling, 5xx and timeouts inside botocore; beyond them the error is raised
@@ -48,6 +49,8 @@ def base_services() -> Services:
     config = Config(**copy.deepcopy(_CLIENT_CONFIG))  # botocore rewrites `retries` in place
     s3 = boto3.client("s3", config=config)
     dynamodb = boto3.client("dynamodb", config=config)
+    queue_url = settings.fanout_queue_url
+    queue = SqsWorkQueue(lambda: boto3.client("sqs", config=config), queue_url) if queue_url else None
     return Services(
         store=DynamoRecordStore(dynamodb, settings.table_name),
         objects=S3ObjectReader(s3),
@@ -55,6 +58,7 @@ def base_services() -> Services:
         datasets=DatasetRegistry.load(),
         max_json_bytes=settings.max_json_array_bytes,
         lease=LeasePolicy(lease_seconds=settings.lease_seconds),
+        fanout=FanoutPolicy(queue=queue, threshold_bytes=settings.fanout_threshold_bytes),
     )
 
 
