@@ -32,7 +32,7 @@ from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
 from functions.core.adapters.s3_object_reader import S3ObjectReader
 from functions.core.adapters.s3_report_sink import S3ReportSink
 from functions.core.domain.object_state import ObjectState
-from functions.core.domain.table_layout import STATE_PREFIX, STATE_SORT, state_key
+from functions.core.domain.table_layout import NATURAL_KEY_SORT, STATE_PREFIX, STATE_SORT, state_key
 from functions.core.use_cases.ports import LeasePolicy, Services
 from functions.core.use_cases.repair import repair_object
 from functions.core.wiring.settings import DEFAULT_MAX_JSON_ARRAY_BYTES
@@ -232,9 +232,9 @@ def _states(ctx: OpsContext, keys: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _table_items(ctx: OpsContext, prefix: str) -> Iterator[tuple[str, str | None]]:
-    """(object key, partition key of a record item, or None for a state item) of every state and record
-    item the table holds under `prefix`, page by page; consecutive repeats (one partition's items) are
-    reported once."""
+    """(object key, partition key of a position-keyed record item, or None for a state or natural-key
+    item) of every state and record item the table holds under `prefix`, page by page; consecutive
+    repeats (one partition's items) are reported once."""
     bucket = ctx.output(outputs.BUCKET_NAME)
     state_prefix, owner_prefix = f"{STATE_PREFIX}{bucket}/", f"{bucket}/"
     pages = (
@@ -256,7 +256,11 @@ def _table_items(ctx: OpsContext, prefix: str) -> Iterator[tuple[str, str | None
     for page in pages:
         for item in page.get("Items", []):
             if "owner" in item:
-                seen: tuple[str, str | None] = (item["owner"]["S"][len(owner_prefix) :], item["pk"]["S"])
+                # A natural-key item's partition is its key, not the object's: its object's check reads
+                # it through the `by-owner` index whatever the state says, like a state item.
+                natural = item["sk"]["S"] == NATURAL_KEY_SORT
+                partition = None if natural else item["pk"]["S"]
+                seen: tuple[str, str | None] = (item["owner"]["S"][len(owner_prefix) :], partition)
             else:
                 seen = (item["pk"]["S"][len(state_prefix) :], None)
             if seen != previous:

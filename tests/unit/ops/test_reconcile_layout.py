@@ -183,3 +183,25 @@ def test_records_of_an_object_without_a_state_item_are_counted_across_every_shar
         ("missing_state", "the object is in the bucket, the table has no state item"),
         ("count_mismatch", "2 record items without a state item"),
     ]
+
+
+def test_a_natural_key_object_is_read_through_its_index_once_and_never_rechecked(
+    stack: Deployed, table: Table
+) -> None:
+    key = "people/team.jsonl"  # the `people` dataset: natural keys
+    version = table.upload(key)
+    table.state(version, key=key, count=1)
+    table.dynamodb.put_item(
+        TableName=table.table,
+        Item={
+            "pk": {"S": "people#a@x.io"},
+            "sk": {"S": "record"},
+            "owner": {"S": f"{BUCKET}/{key}"},
+            "position": {"N": "1"},
+            "version_id": {"S": version},
+        },
+    )
+    queries = table.queried()
+
+    assert drift(stack) == {}
+    assert queries == [f"{key}#00"]  # and no second look across every shard
