@@ -76,7 +76,7 @@ def object_(key: Key, shared: Shared, version_id: VersionId = None) -> None:
         out.print(f"version {version_id} mirrored: {'yes' if data['version_mirrored'] else 'no'}")
     out.print(
         f"records: {data['records']}, rejected: {data['rejected']} "
-        f"(key layout {state['layout'] if state else '-'}, {data['partitions_read']} partitions read)"
+        f"(key layout {state['layout'] if state else '-'}, partitions read: {data['partitions_read']})"
     )
     report = data["rejects_report"]
     if report and report["exists"]:

@@ -70,7 +70,7 @@ def test_object_and_records_show_an_ingested_object(
 
     code, text = cli("object", key)
     assert code == 0
-    assert "records: 2, rejected: 1" in text
+    assert "records: 2, rejected: 1 (key layout 2, partitions read: 1)" in text
     assert "invalid_json" in text
 
     code, text = cli("records", key, "--json")
