@@ -5,7 +5,8 @@ The one place outside the Lambda write path that knows where an object's records
 `K#00`..`K#63` (blocks of 25 positions, round-robin); layout 1 (a state item without `layout`) kept them
 all under `pk = K`. Each partition is read with a consistent `Query` on its sort-key range of positions
 (each result is in sort-key order), and `heapq.merge` interleaves them by sort key, so memory holds one
-page (at most 1 MB, the Query page limit) per partition read, whatever the object's size. Used by
+page (at most 1 MB: DynamoDB developer guide, "Filter expressions for the Query operation") per
+partition read, whatever the object's size. Used by
 `eventpipe object`/`records`/`reconcile` (eventpipe/ops/inspect.py, reconcile.py); the local demo and the
 benchmarks read whole tables or single positions and need no more than table_layout.py.
 """
