@@ -35,6 +35,8 @@ class RangeTask:
     ranges: int
     byte_range: ByteRange
     newlines_before: int  # newlines in [0, byte_range.read_from): numbers the range's lines
+    # The whole object, resumed from the attempt's checkpoint (an ingest that ran out of time).
+    continuation: bool = False
 
     @property
     def stale_up_to(self) -> int | None:
@@ -65,6 +67,7 @@ class RangeTask:
                 "ranges": self.ranges,
                 "range": [self.byte_range.index, self.byte_range.start, self.byte_range.end],
                 "newlines_before": self.newlines_before,
+                "continuation": self.continuation,
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -86,6 +89,7 @@ class RangeTask:
                 ranges=int(data["ranges"]),
                 byte_range=ByteRange(int(index), int(start), int(end)),
                 newlines_before=int(data["newlines_before"]),
+                continuation=bool(data.get("continuation", False)),
             )
         except InvalidTaskError:
             raise

@@ -13,12 +13,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
-from functions.core.domain.byte_ranges import count_segments, newlines_before, plan
+from functions.core.domain.byte_ranges import ByteRange, count_segments, newlines_before, plan
 from functions.core.domain.datasets import Dataset
 from functions.core.domain.events import ObjectEvent
 from functions.core.domain.formats import Format, detect_format
 from functions.core.domain.range_task import RangeTask
-from functions.core.use_cases.object_lease import Lease, release_unchanged
+from functions.core.use_cases.object_lease import Lease, OutOfTime, release_unchanged
 from functions.core.use_cases.outcome import Outcome, Status
 from functions.core.use_cases.ports import Services
 
@@ -77,6 +77,34 @@ def fan_out(services: Services, event: ObjectEvent, lease: Lease, dataset: Datas
         Status.FANNED_OUT,
         event.owner,
         detail=f"{len(ranges)} ranges of {services.fanout.threshold_bytes} bytes sent to the range workers",
+    )
+
+
+def continue_elsewhere(
+    services: Services, event: ObjectEvent, lease: Lease, dataset: Dataset, stopped: OutOfTime
+) -> Outcome:
+    """Hand an ingest that checkpointed before its invocation ended to the range worker: a fan-out
+    of one task that resumes the whole object from the checkpoint under the same lease."""
+    assert services.fanout.queue is not None  # hand_over_at is only set with a queue
+    task = RangeTask(
+        event=event,
+        token=lease.token,
+        prior=lease.prior,
+        dataset=dataset.name,
+        ingested_at=services.timestamp(),
+        ranges=1,
+        byte_range=ByteRange(0, 0, event.size or 0),
+        newlines_before=0,
+        continuation=True,
+    )
+    services.store.start_fanout(
+        event.owner, lease.token, ranges=1, lease_expires=services.clock() + services.lease.lease_seconds
+    )
+    services.fanout.queue.send([task.to_json()])
+    return Outcome(
+        Status.CONTINUED,
+        event.owner,
+        detail=f"checkpointed at position {stopped.position}; a continuation resumes from there",
     )
 
 

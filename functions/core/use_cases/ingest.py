@@ -12,10 +12,16 @@ from __future__ import annotations
 from functions.core.domain.events import ObjectEvent
 from functions.core.domain.object_state import StateStatus
 from functions.core.domain.object_versions import UnreadableVersionError
-from functions.core.use_cases.fan_out import fan_out, should_fan_out
+from functions.core.use_cases.fan_out import continue_elsewhere, fan_out, should_fan_out
 from functions.core.use_cases.key_resolution import resolve_created_key
 from functions.core.use_cases.mirror_object import write_version
-from functions.core.use_cases.object_lease import Lease, acquire_or_wait, release_unchanged, run_under_lease
+from functions.core.use_cases.object_lease import (
+    Lease,
+    OutOfTime,
+    acquire_or_wait,
+    release_unchanged,
+    run_under_lease,
+)
 from functions.core.use_cases.outcome import Outcome, Status
 from functions.core.use_cases.ports import Services
 
@@ -44,7 +50,10 @@ def ingest_object(services: Services, event: ObjectEvent) -> Outcome:
             release_unchanged(services, event.owner, lease)
             # A later event (an overwrite or a deletion) describes what the key holds now.
             return Outcome(Status.STALE, event.owner, detail="the announced object version no longer exists")
-        return write_version(services, event, lease, dataset, stream)
+        try:
+            return write_version(services, event, lease, dataset, stream)
+        except OutOfTime as stopped:
+            return continue_elsewhere(services, event, lease, dataset, stopped)
 
     return run_under_lease(services, event, lease, work)
 

@@ -121,6 +121,8 @@ class Services:
     fanout: FanoutPolicy = field(default_factory=FanoutPolicy)
     # BatchWriteItem requests the store's writer keeps in flight (sizes what the write loop keeps).
     writers: int = 1
+    # When a long ingest must hand over to a continuation (clock time; None: never, e.g. outside Lambda).
+    hand_over_at: float | None = None
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     # The Lambda request id: constant across Lambda's retries of one invocation, different for a

@@ -17,12 +17,14 @@ import json
 
 from functions.core.domain.byte_ranges import LineRange
 from functions.core.domain.object_state import ObjectState, RangeSummary
+from functions.core.domain.object_versions import UnreadableVersionError
 from functions.core.domain.range_task import RangeTask
 from functions.core.domain.reasons import Reason
 from functions.core.domain.records import ItemBuilder, Provenance
 from functions.core.domain.rejects_report import MAX_ENTRIES, RejectsReport
-from functions.core.use_cases.mirror_object import VersionResult, finish_version
-from functions.core.use_cases.object_lease import Lease, Superseded
+from functions.core.use_cases.fan_out import continue_elsewhere
+from functions.core.use_cases.mirror_object import VersionResult, finish_version, write_version
+from functions.core.use_cases.object_lease import Lease, OutOfTime, Superseded
 from functions.core.use_cases.outcome import Outcome, Status
 from functions.core.use_cases.ports import Services
 from functions.core.use_cases.version_writer import VersionWriter
@@ -38,6 +40,8 @@ def ingest_range(services: Services, task: RangeTask) -> Outcome:
     if state.is_newer_than(event.sequencer):
         store.release(event.owner, task.token, dirty=True)
         return Outcome(Status.SUPERSEDED, event.owner, detail="a newer event took over the fan-out")
+    if task.continuation:
+        return _continue(services, task, Lease(token=task.token, prior=state))
     if not any(done.index == task.byte_range.index for done in state.fanout_done):
         try:
             summary = _write_range(services, task)
@@ -65,6 +69,27 @@ def ingest_range(services: Services, task: RangeTask) -> Outcome:
             detail=f"range {task.byte_range.index + 1} of {task.ranges}",
         )
     return _finalize(services, task, state, summary)
+
+
+def _continue(services: Services, task: RangeTask, lease: Lease) -> Outcome:
+    """Resume a whole-object ingest from its checkpoint (the state item `lease.prior` holds it), and
+    hand over again if this invocation runs out of time too."""
+    event = task.event
+    dataset = services.datasets.for_key(event.key)
+    try:
+        stream = services.objects.open(event.bucket, event.key, version_id=event.version_id, etag=event.etag)
+    except UnreadableVersionError as unreadable:
+        return write_version(services, event, lease, dataset, unreadable)
+    if stream is None:
+        services.store.release(event.owner, task.token, dirty=True)
+        return Outcome(Status.STALE, event.owner, detail="the announced object version no longer exists")
+    try:
+        return write_version(services, event, lease, dataset, stream)
+    except Superseded:
+        services.store.release(event.owner, task.token, dirty=True)
+        return Outcome(Status.SUPERSEDED, event.owner, detail="a newer event took over")
+    except OutOfTime as stopped:
+        return continue_elsewhere(services, event, lease, dataset, stopped)
 
 
 def _write_range(services: Services, task: RangeTask) -> RangeSummary | None:

@@ -16,7 +16,7 @@ from functions.core.domain.reasons import Reason
 from functions.core.domain.records import ItemBuilder, RecordRejectedError
 from functions.core.domain.rejects_report import RejectsReport
 from functions.core.domain.table_layout import SHARD_BLOCK, Item, record_key
-from functions.core.use_cases.object_lease import Superseded
+from functions.core.use_cases.object_lease import OutOfTime, Superseded
 from functions.core.use_cases.ports import BatchWriter, Services
 
 # How often (in records) a long-running ingest checks whether a newer event is waiting for the object.
@@ -141,12 +141,17 @@ class VersionWriter:
                 self._save_progress(position)
 
     def _save_progress(self, position: int) -> None:
-        """Checkpoint at `position` once everything up to it is durably written. A record DynamoDB
-        refused in this attempt has its report entry only in memory: checkpoints stop from then on, so
-        a resumed attempt sends it again and reports it again."""
+        """Checkpoint at `position` once everything up to it is durably written, and hand over to a
+        continuation if the invocation is about to end. A record DynamoDB refused in this attempt has
+        its report entry only in memory: checkpoints stop from then on, so a resumed attempt sends it
+        again and reports it again (and this attempt runs on, as it would without checkpoints)."""
         self._writer.flush()
-        if not self._refused and self._checkpoint is not None:
-            self._checkpoint(position)
+        if self._refused or self._checkpoint is None:
+            return
+        self._checkpoint(position)
+        hand_over_at = self._services.hand_over_at
+        if hand_over_at is not None and self._services.clock() >= hand_over_at:
+            raise OutOfTime(position)
 
     def _quote(self, position: int, raw: bytes | None) -> bytes | None:
         """The record's text as written: the kept line, or the element of a `.json` object's text."""

@@ -72,6 +72,11 @@ def services_for(context: Any) -> Services:
     remaining = remaining_ms() / 1000
     wait = max(0.0, min(_MAX_WAIT_SECONDS, remaining - _RESERVE_SECONDS))
     lease_seconds = max(services.lease.lease_seconds, remaining + _LEASE_MARGIN_SECONDS)
+    # A long ingest hands over to a continuation (fan_out.continue_elsewhere) with time left to
+    # checkpoint and send it; without a work queue it runs on (Lambda's retries resume it).
+    hand_over_at = services.clock() + remaining - _RESERVE_SECONDS if services.fanout.queue else None
     return replace(
-        services, lease=replace(services.lease, max_wait_seconds=wait, lease_seconds=lease_seconds)
+        services,
+        lease=replace(services.lease, max_wait_seconds=wait, lease_seconds=lease_seconds),
+        hand_over_at=hand_over_at,
     )
