@@ -113,7 +113,12 @@ def upload_samples(s3: Any, bucket: str, files: Mapping[str, Path], progress: Pr
 
 
 def collect(client: Any, outputs: Mapping[str, str]) -> Landed:
-    """Read what landed: record items of the table, rejects reports, failure-queue depths."""
+    """Read what landed: record items of the table, rejects reports, failure-queue depths.
+
+    The demo's table is small, and it must also show items of objects nobody uploaded, which reading
+    the uploaded objects one by one (eventpipe/ops/object_records.py) would miss: a Scan sees every
+    item whatever its partition (`<key>#NN` under key layout 2), then sorting puts each object's
+    records in position order."""
     landed = Landed()
     deserializer = TypeDeserializer()
     dynamodb = client("dynamodb")
