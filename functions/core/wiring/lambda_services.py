@@ -14,8 +14,9 @@ from typing import Any
 from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
 from functions.core.adapters.s3_object_reader import S3ObjectReader
 from functions.core.adapters.s3_report_sink import S3ReportSink
+from functions.core.adapters.sqs_work_queue import SqsWorkQueue
 from functions.core.domain.datasets import DatasetRegistry
-from functions.core.use_cases.ports import LeasePolicy, Services
+from functions.core.use_cases.ports import FanoutPolicy, LeasePolicy, Services
 from functions.core.wiring.settings import get_settings
 
 # Bounded retries of throttling, 5xx and timeouts inside botocore; beyond them the error is raised
@@ -48,12 +49,15 @@ def base_services() -> Services:
     config = Config(**copy.deepcopy(_CLIENT_CONFIG))  # botocore rewrites `retries` in place
     s3 = boto3.client("s3", config=config)
     dynamodb = boto3.client("dynamodb", config=config)
+    queue_url = settings.fanout_queue_url
+    queue = SqsWorkQueue(lambda: boto3.client("sqs", config=config), queue_url) if queue_url else None
     return Services(
         store=DynamoRecordStore(dynamodb, settings.table_name),
         objects=S3ObjectReader(s3),
         reports=S3ReportSink(s3, settings.rejects_bucket),
         datasets=DatasetRegistry.load(),
         lease=LeasePolicy(lease_seconds=settings.lease_seconds),
+        fanout=FanoutPolicy(queue=queue, threshold_bytes=settings.fanout_threshold_bytes),
     )
 
 
@@ -67,6 +71,11 @@ def services_for(context: Any) -> Services:
     remaining = remaining_ms() / 1000
     wait = max(0.0, min(_MAX_WAIT_SECONDS, remaining - _RESERVE_SECONDS))
     lease_seconds = max(services.lease.lease_seconds, remaining + _LEASE_MARGIN_SECONDS)
+    # A long ingest hands over to a continuation (fan_out.continue_elsewhere) with time left to
+    # checkpoint and send it; without a work queue it runs on (Lambda's retries resume it).
+    hand_over_at = services.clock() + remaining - _RESERVE_SECONDS if services.fanout.queue else None
     return replace(
-        services, lease=replace(services.lease, max_wait_seconds=wait, lease_seconds=lease_seconds)
+        services,
+        lease=replace(services.lease, max_wait_seconds=wait, lease_seconds=lease_seconds),
+        hand_over_at=hand_over_at,
     )
