@@ -263,8 +263,10 @@ def remove_positions_after(
             for key in store.positions_after(partition, keep_up_to, event.owner):
                 writer.delete(key)
                 removed += 1
-    if prior.layout == LEGACY_LAYOUT:
-        # Items of the layout before shards (pk = object key): none of them is this version's.
+    if prior.layout == LEGACY_LAYOUT or prior.dirty:
+        # Items of the layout before shards (pk = object key): none of them is this version's. After
+        # an interrupted attempt (or in a repair, which treats the state as suspect) they are looked
+        # for too: whatever put them there, nothing should be left under that key.
         for key in store.positions_after(event.key, 0, event.owner):
             writer.delete(key)
             removed += 1
