@@ -235,6 +235,7 @@ def finish_version(
             # Sticky: the by-owner index may not list an item written moments ago (see remove_everything).
             natural_owned=dataset.has_natural_key or prior.natural_owned,
         ),
+        writer=lease.writer,
     )
     return Outcome(
         status,
