@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from functions.core.adapters.dynamodb_batch_writer import DEFAULT_WRITERS
 from functions.core.wiring import env as names
 
 DEFAULT_MAX_JSON_ARRAY_BYTES = 32 * 1024 * 1024  # the stack always sets it; as infra/config.py DEFAULTS
@@ -24,6 +25,8 @@ class Settings:
     # A lease must outlive one invocation (5-minute timeout) so a crashed holder never blocks for long
     # and a live holder is never overtaken; `lambda_services.services_for` extends it for longer timeouts.
     lease_seconds: int = 330
+    # BatchWriteItem requests in flight per writer (1 = one at a time); the stack sets it per stage.
+    writers: int = DEFAULT_WRITERS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -42,10 +45,18 @@ class Settings:
             ) from None
         if limit <= 0:
             raise SettingsError(f"{names.MAX_JSON_ARRAY_BYTES} must be positive, got {limit}")
+        raw_writers = env.get(names.WRITERS, "").strip()
+        try:
+            writers = int(raw_writers) if raw_writers else DEFAULT_WRITERS
+        except ValueError:
+            raise SettingsError(f"{names.WRITERS} must be an integer, got {raw_writers!r}") from None
+        if writers < 1:
+            raise SettingsError(f"{names.WRITERS} must be at least 1, got {writers}")
         return cls(
             table_name=required(names.TABLE_NAME),
             rejects_bucket=required(names.REJECTS_BUCKET),
             max_json_array_bytes=limit,
+            writers=writers,
         )
 
 

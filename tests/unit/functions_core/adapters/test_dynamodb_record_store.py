@@ -98,14 +98,20 @@ def test_unprocessed_items_are_retried_with_backoff_until_written(world: World) 
     assert all(0 <= pause <= 0.05 * 2**attempt for attempt, pause in enumerate(world.sleeps))
 
 
-def test_writes_still_unprocessed_after_bounded_retries_raise_a_transient_error(world: World) -> None:
+@pytest.mark.parametrize("writers", [1, 16])
+def test_writes_still_unprocessed_after_bounded_retries_raise_a_transient_error(
+    world: World, writers: int
+) -> None:
     client = ThrottlingClient(world.dynamodb, rounds=1000, stuck=True)
-    writer = DynamoRecordStore(client, TABLE, sleep=world.sleeps.append).writer()
+    writer = DynamoRecordStore(client, TABLE, sleep=world.sleeps.append, writers=writers).writer()
 
-    for n in range(1, 25):
-        writer.put(item(n))
+    def put_25_and_flush() -> None:
+        for n in range(1, 26):
+            writer.put(item(n))  # one writer sends the batch at the 25th put and fails there
+        writer.flush()  # a pool sends it in the background: its failure surfaces here
+
     with pytest.raises(TransientStoreError):
-        writer.put(item(25))  # the 25th fills the batch and sends it
+        put_25_and_flush()
 
     assert client.calls["batch_write_item"] == MAX_UNPROCESSED_ROUNDS + 1
     assert len(world.sleeps) == MAX_UNPROCESSED_ROUNDS

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from functions.core.adapters.dynamodb_record_store import BATCH_WRITE_LIMIT
+from functions.core.adapters.dynamodb_batch_writer import BATCH_WRITE_LIMIT
 from functions.core.domain.object_state import Acquired, Commit, LeaseLostError, ObjectState, Refused
 from functions.core.domain.table_layout import (
     NATURAL_KEY_SORT,

@@ -1,0 +1,266 @@
+"""The pool of BatchWriteItem requests against moto: request counts, per-key order, the shared backoff,
+refusals and failures on the caller's thread, flush durability, bounded requests in flight.
+
+Every request goes through the real botocore client to moto. Only where DynamoDB's side has to misbehave
+(UnprocessedItems, throttling) or be slow does a `before-call` hook answer or hold a call; it is
+registered before any writer thread starts (boto3 guide: clients stay thread-safe as long as their
+event handlers are not changed while in use).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+from functions.core.adapters.dynamodb_batch_writer import Backoff, DynamoBatchWriter, SharedPause
+from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
+
+from ..conftest import TABLE, World
+
+PATIENCE = 10.0  # seconds a test waits for a state that a correct writer reaches at once
+
+
+def item(n: int, pk: str = "data/a.jsonl", **data: Any) -> dict[str, Any]:
+    return {
+        "pk": {"S": pk},
+        "sk": {"S": f"{n:012d}"},
+        "owner": {"S": f"b/{pk}"},
+        "data": {"M": {"n": {"N": str(n)}, **data}},
+    }
+
+
+class BatchWrites:
+    """Watches (and optionally answers) the BatchWriteItem calls of a client, from any thread.
+
+    `answer(n, request_items)` may return DynamoDB's answer to the n-th call (from 0): a body, or
+    (status, error code) for an error; the call then never reaches moto (`before-call` short-circuits
+    the client, as botocore's Stubber does). `delay` holds each call that long (a slow network)."""
+
+    def __init__(
+        self,
+        client: Any,
+        answer: Callable[[int, list[dict[str, Any]]], dict[str, Any] | tuple[int, str] | None] | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._answer = answer
+        self._delay = delay
+        self.sent: list[list[dict[str, Any]]] = []  # request items of each call, in order
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.finished = 0
+        client.meta.events.register_first("before-call.dynamodb.BatchWriteItem", self._before_call)
+        client.meta.events.register("after-call.dynamodb.BatchWriteItem", self._after_call)
+
+    def _before_call(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        items = json.loads(params["body"])["RequestItems"][TABLE]
+        with self._lock:
+            number = len(self.sent)
+            self.sent.append(items)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        if self._delay:
+            time.sleep(self._delay)
+        answer = self._answer(number, items) if self._answer else None
+        if answer is None:
+            return None
+        if isinstance(answer, tuple):
+            status, code = answer
+            parsed = {
+                "Error": {"Code": code, "Message": code},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            }
+        else:
+            status, parsed = 200, {**answer, "ResponseMetadata": {"HTTPStatusCode": 200}}
+        return AWSResponse(params["url"], status, {}, None), parsed
+
+    def _after_call(self, **_: Any) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self.finished += 1
+
+
+def pool_writer(
+    client: Any, writers: int, sleep: Callable[[float], None], on_refused: Any = None
+) -> tuple[DynamoBatchWriter, SharedPause]:
+    pause = SharedPause(Backoff(sleep))
+    writer = DynamoBatchWriter(
+        client,
+        TABLE,
+        Backoff(sleep),
+        on_refused,
+        executor=ThreadPoolExecutor(writers),
+        writers=writers,
+        pause=pause,
+    )
+    return writer, pause
+
+
+@pytest.mark.parametrize("writers", [1, 4, 16])
+@pytest.mark.parametrize("records", [1, 25, 26, 1001])
+def test_a_pool_sends_exactly_ceil_records_over_25_requests(world: World, writers: int, records: int) -> None:
+    watch = BatchWrites(world.dynamodb)
+    writer = DynamoRecordStore(world.dynamodb, TABLE, writers=writers).writer()
+
+    for n in range(1, records + 1):
+        writer.put(item(n))
+    writer.flush()
+
+    assert writer.requests == len(watch.sent) == math.ceil(records / 25)
+    assert len(world.records()) == records
+
+
+def test_at_most_writers_requests_are_in_flight_and_they_overlap(world: World) -> None:
+    watch = BatchWrites(world.dynamodb, delay=0.02)
+    writer = DynamoRecordStore(world.dynamodb, TABLE, writers=3).writer()
+
+    for n in range(1, 25 * 12 + 1):
+        writer.put(item(n))
+    writer.flush()
+
+    # put() waited for a free slot: never more than 3 requests (75 items) held in flight.
+    assert watch.most_in_flight == 3
+    assert len(world.records()) == 300
+
+
+def test_flush_returns_only_when_every_request_sent_is_written(world: World) -> None:
+    watch = BatchWrites(world.dynamodb, delay=0.02)  # slow round trips: a flush that did not wait shows
+    writer = DynamoRecordStore(world.dynamodb, TABLE, writers=16).writer()
+
+    for n in range(1, 1001):
+        writer.put(item(n))
+    writer.flush()
+
+    assert watch.finished == len(watch.sent) == 40
+    assert len(world.records()) == 1000
+
+
+def test_a_delete_waits_for_the_request_still_writing_the_same_key(world: World) -> None:
+    """The first batch (the put of key 1) is held until some call has finished, or PATIENCE/10 passed. A
+    writer that sent the second batch (the delete of key 1) meanwhile would have it land first."""
+    another_finished = threading.Event()
+
+    def hold_the_first(number: int, items: list[dict[str, Any]]) -> None:
+        if number == 0:
+            another_finished.wait(PATIENCE / 10)
+
+    watch = BatchWrites(world.dynamodb, answer=hold_the_first)
+    world.dynamodb.meta.events.register(
+        "after-call.dynamodb.BatchWriteItem", lambda **_: another_finished.set()
+    )
+    writer = DynamoRecordStore(world.dynamodb, TABLE, writers=16).writer()
+
+    for n in range(1, 26):
+        writer.put(item(n))  # the 25th sends the first batch
+    writer.delete({"pk": {"S": "data/a.jsonl"}, "sk": {"S": f"{1:012d}"}})
+    for n in range(26, 50):
+        writer.put(item(n))  # fills and sends the second batch
+    writer.flush()
+
+    key_1 = [r for r in watch.sent[1] if json.dumps(r).count('"000000000001"')]
+    assert key_1 == [{"DeleteRequest": {"Key": {"pk": {"S": "data/a.jsonl"}, "sk": {"S": "000000000001"}}}}]
+    assert ("data/a.jsonl", f"{1:012d}") not in world.records()
+    assert len(world.records()) == 48
+
+
+def test_one_throttled_response_pauses_every_sender_of_the_pool(world: World) -> None:
+    """The first request comes back with every item unprocessed. While its sender backs off, the other
+    senders wait: the pause (the test's sleep) ends only once the 3 other threads are held."""
+
+    def throttle_the_first(number: int, items: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return {"UnprocessedItems": {TABLE: items}} if number == 0 else None
+
+    watch = BatchWrites(world.dynamodb, answer=throttle_the_first)
+    during_pause: list[int] = []
+    pause: SharedPause
+
+    def sleep(_: float) -> None:
+        sent_before = len(watch.sent)
+        deadline = time.monotonic() + PATIENCE
+        while pause.held < 3 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        during_pause.append(len(watch.sent) - sent_before)
+
+    writer, pause = pool_writer(world.dynamodb, 4, sleep)
+    for n in range(1, 25 * 8 + 1):
+        writer.put(item(n))
+    writer.flush()
+
+    assert pause.pauses == 1
+    assert pause.held == 3  # every other sender waited for the pause
+    assert during_pause == [0]  # and nothing was sent while it lasted
+    assert writer.requests == len(watch.sent) == 9
+    assert len(world.records()) == 200
+
+
+def test_a_throttling_error_pauses_the_pool_and_the_batch_is_sent_again(world: World) -> None:
+    def throttle_the_first(number: int, items: list[dict[str, Any]]) -> tuple[int, str] | None:
+        return (400, "ProvisionedThroughputExceededException") if number == 0 else None
+
+    watch = BatchWrites(world.dynamodb, answer=throttle_the_first)
+    writer, pause = pool_writer(world.dynamodb, 4, world.sleeps.append)
+    for n in range(1, 101):
+        writer.put(item(n))
+    writer.flush()
+
+    assert pause.pauses == len(world.sleeps) == 1
+    assert writer.requests == len(watch.sent) == 5
+    assert len(world.records()) == 100
+
+
+def test_refused_items_are_delivered_on_the_callers_thread(world: World) -> None:
+    refused: list[tuple[str, int]] = []
+    writer = DynamoRecordStore(world.dynamodb, TABLE, writers=4).writer(
+        lambda bad, _: refused.append((bad["sk"]["S"], threading.get_ident()))
+    )
+    too_big = {"blob": {"S": "x" * 500_000}}  # bypasses the converter's own size check
+
+    for n in range(1, 101):
+        writer.put(item(n, **too_big) if n in (30, 77) else item(n))
+    writer.flush()
+
+    # Requests end in any order: the refusals of two batches may come in either.
+    assert sorted(refused) == [(f"{30:012d}", threading.get_ident()), (f"{77:012d}", threading.get_ident())]
+    assert len(world.records()) == 98
+
+
+def test_a_failure_in_a_pool_thread_is_raised_to_the_caller_and_stops_the_writer(world: World) -> None:
+    writer = DynamoRecordStore(world.dynamodb, "no-such-table", writers=4).writer()
+
+    for n in range(1, 51):
+        writer.put(item(n))  # two requests leave; their failure is not the caller's yet
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        writer.flush()
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        writer.put(item(51))  # a failed writer stays failed
+
+
+def test_close_stops_retrying_and_waits_for_the_requests_in_flight(world: World) -> None:
+    """A caller stopping on an exception of its own closes the writer: nothing of it lands afterwards.
+    Every request comes back unprocessed; the backoff pause lasts until close() has begun."""
+
+    def unprocessed(number: int, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"UnprocessedItems": {TABLE: items}}
+
+    def sleep(_: float) -> None:
+        deadline = time.monotonic() + PATIENCE
+        while not writer.closed and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    watch = BatchWrites(world.dynamodb, answer=unprocessed)
+    writer, _ = pool_writer(world.dynamodb, 4, sleep)
+    for n in range(1, 51):
+        writer.put(item(n))  # two requests leave
+    writer.close()
+
+    assert watch.finished == len(watch.sent) <= 2  # no retry after close, nothing left in flight
+    assert world.records() == {}
