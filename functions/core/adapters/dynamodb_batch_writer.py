@@ -10,6 +10,7 @@ retries of `UnprocessedItems`, items refused as invalid reported (on the caller'
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from collections.abc import Callable
@@ -32,6 +33,9 @@ MAX_UNPROCESSED_ROUNDS: Final = 8
 THROTTLING_CODES: Final = frozenset(
     {"ProvisionedThroughputExceededException", "RequestLimitExceeded", "ThrottlingException"}
 )
+
+# Where `pre_encode_batch_writes` keeps a request's body between two events of one call.
+_BODY: Final = "eventpipe.batch_write_body"
 
 Refusal = tuple[Item, str]  # an item DynamoDB refused as invalid, and its message
 _KeyOf = tuple[str, str]  # (pk, sk)
@@ -252,6 +256,36 @@ class DynamoBatchWriter:
                     (request["PutRequest"]["Item"], str(error.response["Error"].get("Message", "")))
                 )
         return refused
+
+
+def pre_encode_batch_writes(client: Any) -> None:
+    """Encode BatchWriteItem bodies with `json.dumps` instead of botocore's model-driven serializer.
+
+    The items are our converter's attribute values, already in DynamoDB's JSON form (S, N as text, BOOL,
+    NULL, L, M: nothing the serializer would transform), and walking them through the service model is
+    the largest client cost per record (54 us against 10 us for `json.dumps`, 25-item batches, measured
+    with parameter validation off). The real parameters are encoded before botocore builds the request
+    (`before-parameter-build`), an empty map goes through the serializer, and the encoded body replaces
+    its output before the request is signed and sent (`before-call`), retries included. Call it before
+    any thread uses the client (botocore: event handlers must not change while a client is in use)."""
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is None:  # not a botocore client (a test double)
+        return
+    events.register_first(
+        "before-parameter-build.dynamodb.BatchWriteItem", _encode_body, unique_id="eventpipe-encode"
+    )
+    events.register_first("before-call.dynamodb.BatchWriteItem", _use_body, unique_id="eventpipe-use")
+
+
+def _encode_body(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context[_BODY] = json.dumps({"RequestItems": params["RequestItems"]}, separators=(",", ":")).encode()
+    params["RequestItems"] = {}
+
+
+def _use_body(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    body = context.pop(_BODY, None)
+    if body is not None:
+        params["body"] = body
 
 
 def _error_code(error: ClientError) -> str:

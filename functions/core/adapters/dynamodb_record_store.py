@@ -19,6 +19,7 @@ from functions.core.adapters.dynamodb_batch_writer import (
     Backoff,
     DynamoBatchWriter,
     SharedPause,
+    pre_encode_batch_writes,
 )
 from functions.core.domain.object_state import (
     Acquired,
@@ -57,6 +58,7 @@ class DynamoRecordStore:
         self._client = client
         self._table = table
         self._backoff = Backoff(sleep)
+        pre_encode_batch_writes(client)
         # Shared by every writer of this store: one backoff and one thread pool per table and client.
         self._pause = SharedPause(self._backoff)
         self._writers = writers

@@ -17,14 +17,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from functions.core.adapters.dynamodb_batch_writer import Backoff, DynamoBatchWriter, SharedPause
+from functions.core.adapters.dynamodb_batch_writer import (
+    Backoff,
+    DynamoBatchWriter,
+    SharedPause,
+    pre_encode_batch_writes,
+)
 from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
 
-from ..conftest import TABLE, World
+from ..conftest import REGION, TABLE, World
 
 PATIENCE = 10.0  # seconds a test waits for a state that a correct writer reaches at once
 
@@ -58,7 +64,8 @@ class BatchWrites:
         self.in_flight = 0
         self.most_in_flight = 0
         self.finished = 0
-        client.meta.events.register_first("before-call.dynamodb.BatchWriteItem", self._before_call)
+        # After the writer's own before-call handler (registered first), before anything is sent.
+        client.meta.events.register("before-call.dynamodb.BatchWriteItem", self._before_call)
         client.meta.events.register("after-call.dynamodb.BatchWriteItem", self._after_call)
 
     def _before_call(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
@@ -93,6 +100,7 @@ def pool_writer(
     client: Any, writers: int, sleep: Callable[[float], None], on_refused: Any = None
 ) -> tuple[DynamoBatchWriter, SharedPause]:
     pause = SharedPause(Backoff(sleep))
+    pre_encode_batch_writes(client)
     writer = DynamoBatchWriter(
         client,
         TABLE,
@@ -264,3 +272,33 @@ def test_close_stops_retrying_and_waits_for_the_requests_in_flight(world: World)
 
     assert watch.finished == len(watch.sent) <= 2  # no retry after close, nothing left in flight
     assert world.records() == {}
+
+
+def test_a_pre_encoded_body_is_the_one_botocore_would_send(world: World) -> None:
+    """The same call through botocore's serializer and through `pre_encode_batch_writes`: equal JSON."""
+    bodies: list[Any] = []
+    serialized: list[Any] = []  # what botocore's serializer was given
+
+    def keep(request: Any, **_: Any) -> None:
+        bodies.append(json.loads(request.body))
+
+    plain = boto3.client("dynamodb", region_name=REGION)
+    encoded = boto3.client("dynamodb", region_name=REGION)
+    pre_encode_batch_writes(encoded)
+    record = item(
+        1,
+        text={"S": "naïve ☃ \u2028"},
+        flags={"L": [{"BOOL": True}, {"NULL": True}, {"N": "-1.5E+3"}]},
+        nested={"M": {"a": {"M": {"b": {"S": ""}}}}},
+    )
+    for client in (plain, encoded):
+        client.meta.events.register("before-send.dynamodb.BatchWriteItem", keep)
+        client.meta.events.register(
+            "before-parameter-build.dynamodb.BatchWriteItem",
+            lambda params, **_: serialized.append(len(params["RequestItems"])),
+        )
+        client.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": record}}]})
+
+    assert serialized == [1, 0]  # the pre-encoded call left botocore an empty map
+    assert bodies[0] == bodies[1] == {"RequestItems": {TABLE: [{"PutRequest": {"Item": record}}]}}
+    assert world.item("data/a.jsonl", f"{1:012d}")["data"]["text"] == "naïve ☃ \u2028"
