@@ -88,6 +88,9 @@ class CountingWriter:
             self.stored += len(self.batch)
             self.batch = []
 
+    def close(self) -> None:
+        self.batch = []
+
 
 class InMemoryStore:
     """A `RecordStore` for a table that holds nothing yet: every lease is granted, nothing is stale."""

@@ -238,6 +238,9 @@ class _VersionWriter:
                 self._write_all(read_records(stream, fmt, max_json_bytes=self._services.max_json_bytes))
             except UnreadableObjectError as unreadable:
                 self.report.add(unreadable.position, unreadable.reason, unreadable.detail)
+            except BaseException:
+                self._writer.close()  # no request of this attempt may land after its lease is released
+                raise
         self._writer.flush()
         self._clear_refused_positions()
 

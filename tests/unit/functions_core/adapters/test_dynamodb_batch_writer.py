@@ -29,8 +29,10 @@ from functions.core.adapters.dynamodb_batch_writer import (
     pre_encode_batch_writes,
 )
 from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
+from functions.core.use_cases.ingest import ingest_object
+from functions.core.use_cases.outcome import Status
 
-from ..conftest import REGION, TABLE, World
+from ..conftest import BUCKET, REGION, TABLE, World, parse
 
 PATIENCE = 10.0  # seconds a test waits for a state that a correct writer reaches at once
 
@@ -302,3 +304,36 @@ def test_a_pre_encoded_body_is_the_one_botocore_would_send(world: World) -> None
     assert serialized == [1, 0]  # the pre-encoded call left botocore an empty map
     assert bodies[0] == bodies[1] == {"RequestItems": {TABLE: [{"PutRequest": {"Item": record}}]}}
     assert world.item("data/a.jsonl", f"{1:012d}")["data"]["text"] == "naïve ☃ \u2028"
+
+
+def test_an_ingest_that_stops_early_leaves_no_request_in_flight_when_it_releases_the_lease(
+    world: World,
+) -> None:
+    """A newer event is announced while the pool writes; the writer stops at its next check and the lease
+    is released: by then every request of the stopped attempt has ended (none lands afterwards)."""
+    event = world.put("data/a.jsonl", "".join(json.dumps({"n": n}) + "\n" for n in range(2100)))
+    owner = f"{BUCKET}/data/a.jsonl"
+    newer = world.next_sequencer()
+
+    def announce_a_newer_event(number: int, items: list[dict[str, Any]]) -> None:
+        if number == 5:
+            DynamoRecordStore(world.dynamodb, TABLE).announce(owner, newer)
+
+    # Slow round trips: the last batches are still on their way when the writer stops.
+    watch = BatchWrites(world.dynamodb, answer=announce_a_newer_event, delay=0.1)
+    in_flight_at_release: list[int] = []
+    sent_at_release: list[int] = []
+
+    class Store(DynamoRecordStore):
+        def release(self, object_id: str, token: str, *, dirty: bool) -> None:
+            in_flight_at_release.append(watch.in_flight)
+            sent_at_release.append(len(watch.sent))
+            super().release(object_id, token, dirty=dirty)
+
+    store = Store(world.dynamodb, TABLE, writers=16)
+    outcome = ingest_object(world.services(store=store), parse(event))
+    store._executor.shutdown(wait=True)  # type: ignore[union-attr]  # a request left behind ends now
+
+    assert outcome.status == Status.SUPERSEDED
+    assert in_flight_at_release == [0]
+    assert sent_at_release == [len(watch.sent)]  # nothing was sent after the release either

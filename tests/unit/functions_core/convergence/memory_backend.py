@@ -227,6 +227,9 @@ class MemoryBatchWriter:
         if self._pending:
             self._send()
 
+    def close(self) -> None:
+        self._pending = {}
+
     def _send(self) -> None:
         store = self._store
         store._check()

@@ -34,7 +34,9 @@ HISTORIES = [
 
 
 class CrashingDynamoStore(DynamoRecordStore):
-    """`DynamoRecordStore` whose next batch write dies after its first item, like the memory store's fault."""
+    """`DynamoRecordStore` whose next batch write dies after its first item, like the memory store's fault.
+
+    "Dies after a write": the request sent (by a pool thread) has landed before the crash is raised."""
 
     fault = False
 
@@ -49,10 +51,12 @@ class CrashingDynamoStore(DynamoRecordStore):
                 first = dict([next(iter(writer._pending.items()))])
                 writer._pending = first
                 send()
+                writer.flush()  # the request has landed (a pool sends it from another thread)
                 raise CrashAfterWrites("simulated crash in the middle of a write")
             if store.fault:
                 store.fault = False
                 send()
+                writer.flush()
                 raise CrashAfterWrites("simulated crash right after a write")
             send()
 
