@@ -152,8 +152,12 @@ class DynamoBatchWriter:
     def __enter__(self) -> DynamoBatchWriter:
         return self
 
-    def __exit__(self, *_: object) -> None:
-        self.close()
+    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        """Leaving the block flushes; leaving it on an exception closes (see `close`)."""
+        if error_type is None:
+            self.flush()
+        else:
+            self.close()
 
     # --- caller's thread ---------------------------------------------------------------------------
     def _add(self, key: _KeyOf, request: dict[str, Any]) -> None:
@@ -167,6 +171,8 @@ class DynamoBatchWriter:
     def _check(self) -> None:
         if self._failure is not None:
             raise self._failure
+        if self._stopping.is_set():
+            raise RuntimeError("this batch writer was closed")
 
     def _send(self) -> None:
         batch, self._pending = self._pending, {}

@@ -130,7 +130,7 @@ def test_a_pool_sends_exactly_ceil_records_over_25_requests(world: World, writer
 
 
 def test_at_most_writers_requests_are_in_flight_and_they_overlap(world: World) -> None:
-    watch = BatchWrites(world.dynamodb, delay=0.02)
+    watch = BatchWrites(world.dynamodb, delay=0.2)  # round trips long enough for the pool to fill
     writer = DynamoRecordStore(world.dynamodb, TABLE, writers=3).writer()
 
     for n in range(1, 25 * 12 + 1):
@@ -246,10 +246,13 @@ def test_refused_items_are_delivered_on_the_callers_thread(world: World) -> None
 def test_a_failure_in_a_pool_thread_is_raised_to_the_caller_and_stops_the_writer(world: World) -> None:
     writer = DynamoRecordStore(world.dynamodb, "no-such-table", writers=4).writer()
 
-    for n in range(1, 51):
-        writer.put(item(n))  # two requests leave; their failure is not the caller's yet
+    def put_50_and_flush() -> None:
+        for n in range(1, 51):
+            writer.put(item(n))  # the first request's failure surfaces at the next put once it ended...
+        writer.flush()  # ...or here at the latest
+
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
-        writer.flush()
+        put_50_and_flush()
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         writer.put(item(51))  # a failed writer stays failed
 
@@ -274,6 +277,27 @@ def test_close_stops_retrying_and_waits_for_the_requests_in_flight(world: World)
 
     assert watch.finished == len(watch.sent) <= 2  # no retry after close, nothing left in flight
     assert world.records() == {}
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.put(item(51))
+
+
+@pytest.mark.parametrize("writers", [1, 4])
+def test_a_with_block_flushes_when_it_ends_and_closes_when_it_raises(world: World, writers: int) -> None:
+    store = DynamoRecordStore(world.dynamodb, TABLE, writers=writers)
+    with store.writer() as writer:
+        for n in range(1, 31):
+            writer.put(item(n))
+    assert len(world.records()) == 30
+
+    def fail_inside_the_block() -> None:
+        with store.writer() as writer:
+            for n in range(31, 41):
+                writer.put(item(n))  # buffered, never sent: the block fails before the 25th
+            raise KeyError("the caller's own failure")
+
+    with pytest.raises(KeyError):
+        fail_inside_the_block()
+    assert len(world.records()) == 30
 
 
 def test_a_pre_encoded_body_is_the_one_botocore_would_send(world: World) -> None:
