@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from functions.core.domain.datasets import Dataset
 from functions.core.domain.events import ObjectEvent
@@ -20,7 +20,7 @@ from functions.core.domain.readers import BLANK, Malformed, RecordStream, Unread
 from functions.core.domain.reasons import Reason
 from functions.core.domain.records import ItemBuilder, Provenance, RecordRejectedError
 from functions.core.domain.rejects_report import RejectsReport, report_key
-from functions.core.domain.table_layout import Item, position_sort_key
+from functions.core.domain.table_layout import AttributeValue, Item, position_sort_key
 from functions.core.use_cases.object_lease import Lease, Superseded
 from functions.core.use_cases.outcome import Outcome, Status
 from functions.core.use_cases.ports import BatchWriter, Services
@@ -326,7 +326,9 @@ class _VersionWriter:
             position,
             Reason.REFUSED_BY_DYNAMODB,
             message,
-            self._quote(position, self._raw.get(position)) or b"",
+            # A pool of writers reports a refusal after later lines were read (their text is gone):
+            # then the record is quoted from the item that was refused.
+            self._quote(position, self._raw.get(position)) or _record_of(item["data"]),
         )
 
     def _clear_refused_positions(self) -> None:
@@ -337,6 +339,18 @@ class _VersionWriter:
         for position in self._refused:
             self._clear(position, cleaner)
         cleaner.flush()
+
+
+def _record_of(value: AttributeValue) -> Any:
+    """The record an item's `data` attribute holds (numbers as their text), to quote it in a report."""
+    kind, inner = next(iter(value.items()))
+    if kind == "M":
+        return {name: _record_of(member) for name, member in inner.items()}
+    if kind == "L":
+        return [_record_of(member) for member in inner]
+    if kind == "NULL":
+        return None
+    return inner  # S, N (text), BOOL
 
 
 def _digest(partition: str) -> bytes:

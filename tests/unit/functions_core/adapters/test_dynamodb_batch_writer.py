@@ -361,3 +361,23 @@ def test_an_ingest_that_stops_early_leaves_no_request_in_flight_when_it_releases
     assert outcome.status == Status.SUPERSEDED
     assert in_flight_at_release == [0]
     assert sent_at_release == [len(watch.sent)]  # nothing was sent after the release either
+
+
+def test_a_record_dynamodb_refuses_is_quoted_even_when_the_pool_reports_it_late(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal of record 2 reaches the use case after thousands of later lines were read."""
+    import functions.core.domain.records as records
+
+    monkeypatch.setattr(records, "MAX_ITEM_BYTES", 10 * 1024 * 1024)  # as if our size rule had a gap
+    lines = [json.dumps({"n": 1}), json.dumps({"blob": "x" * 500_000, "n": 2, "ok": None})]
+    lines += [json.dumps({"n": n}) for n in range(3, 3001)]
+    event = world.put("data/x.jsonl", "\n".join(lines))
+
+    outcome = ingest_object(world.services(), parse(event))
+
+    [entry] = world.report(outcome.report_key or "")
+    assert (entry["position"], entry["reason"]) == (2, "refused_by_dynamodb")
+    assert entry["record"].startswith('{"blob": "xxxxxxxx')  # the record, cut to the report's limit
+    assert entry["record_truncated"] is True
+    assert outcome.records_written == 2999
