@@ -6,13 +6,21 @@ Object state items (the version guard) live under `pk = "object#<bucket>/<key>"`
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
+from functions.core.adapters.dynamodb_batch_writer import (
+    DEFAULT_WRITERS,
+    MAX_UNPROCESSED_ROUNDS,
+    Backoff,
+    DynamoBatchWriter,
+    SharedPause,
+    pre_encode_batch_writes,
+)
 from functions.core.domain.object_state import (
     Acquired,
     Checkpoint,
@@ -47,97 +55,30 @@ ATTEMPT_ATTRIBUTES: Final = (
     "fanout_finalizer",
     "fanout_writers",
 )
-BATCH_WRITE_LIMIT: Final = 25
 BATCH_GET_LIMIT: Final = 100
-MAX_UNPROCESSED_ROUNDS: Final = 8
-
-
-class Backoff:
-    """Exponential backoff with full jitter (AWS architecture blog), bounded per round."""
-
-    def __init__(self, sleep: Callable[[float], None], base: float = 0.05, cap: float = 5.0) -> None:
-        self._sleep = sleep
-        self._base = base
-        self._cap = cap
-
-    def pause(self, attempt: int) -> None:
-        self._sleep(random.uniform(0, min(self._cap, self._base * 2**attempt)))  # noqa: S311 - jitter
-
-
-class DynamoBatchWriter:
-    """Buffers puts/deletes and sends them 25 per BatchWriteItem, retrying UnprocessedItems."""
-
-    def __init__(
-        self, client: Any, table: str, backoff: Backoff, on_refused: Callable[[Item, str], None] | None = None
-    ) -> None:
-        self._client = client
-        self._table = table
-        self._backoff = backoff
-        self._on_refused = on_refused
-        # Keyed by (pk, sk): BatchWriteItem refuses two requests for one key, the later record wins.
-        self._pending: dict[tuple[str, str], dict[str, Any]] = {}
-        self.requests = 0
-
-    def put(self, item: Item) -> None:
-        self._add((item["pk"]["S"], item["sk"]["S"]), {"PutRequest": {"Item": item}})
-
-    def delete(self, key: Key) -> None:
-        self._add((key["pk"]["S"], key["sk"]["S"]), {"DeleteRequest": {"Key": key}})
-
-    def _add(self, key: tuple[str, str], request: dict[str, Any]) -> None:
-        self._pending[key] = request
-        if len(self._pending) >= BATCH_WRITE_LIMIT:
-            self._send()
-
-    def flush(self) -> None:
-        if self._pending:
-            self._send()
-
-    def _send(self) -> None:
-        batch = list(self._pending.values())
-        self._pending = {}
-        for attempt in range(MAX_UNPROCESSED_ROUNDS + 1):
-            self.requests += 1
-            try:
-                response = self._client.batch_write_item(RequestItems={self._table: batch})
-            except ClientError as error:
-                if _code(error) != "ValidationException" or self._on_refused is None:
-                    raise
-                self._one_by_one(batch)
-                return
-            batch = response.get("UnprocessedItems", {}).get(self._table, [])
-            if not batch:
-                return
-            if attempt < MAX_UNPROCESSED_ROUNDS:
-                self._backoff.pause(attempt)
-        raise TransientStoreError(
-            f"{len(batch)} writes still unprocessed after {MAX_UNPROCESSED_ROUNDS} retries"
-        )
-
-    def _one_by_one(self, batch: list[dict[str, Any]]) -> None:
-        """DynamoDB refused the batch as invalid: find the item(s) at fault instead of failing forever."""
-        for request in batch:
-            try:
-                if "PutRequest" in request:
-                    self._client.put_item(TableName=self._table, Item=request["PutRequest"]["Item"])
-                else:
-                    self._client.delete_item(TableName=self._table, Key=request["DeleteRequest"]["Key"])
-            except ClientError as error:
-                if _code(error) != "ValidationException" or "PutRequest" not in request:
-                    raise
-                assert self._on_refused is not None
-                self._on_refused(
-                    request["PutRequest"]["Item"], str(error.response["Error"].get("Message", ""))
-                )
 
 
 class DynamoRecordStore:
     """`RecordStore` on a DynamoDB table with the contract's keys (`pk`, `sk`, GSI `by-owner`)."""
 
-    def __init__(self, client: Any, table: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        writers: int = DEFAULT_WRITERS,
+    ) -> None:
+        if writers < 1:
+            raise ValueError(f"writers must be at least 1, got {writers}")
         self._client = client
         self._table = table
         self._backoff = Backoff(sleep)
+        pre_encode_batch_writes(client)
+        # Shared by every writer of this store: one backoff and one thread pool per table and client.
+        self._pause = SharedPause(self._backoff)
+        self._writers = writers
+        self._executor: ThreadPoolExecutor | None = None
 
     # --- object state (version guard and lease) -------------------------------------------------
     def acquire(
@@ -514,8 +455,19 @@ class DynamoRecordStore:
 
     # --- records ----------------------------------------------------------------------------------
     def writer(self, on_refused: Callable[[Item, str], None] | None = None) -> DynamoBatchWriter:
-        """A batch writer; `on_refused` receives items DynamoDB rejects as invalid (else they raise)."""
-        return DynamoBatchWriter(self._client, self._table, self._backoff, on_refused)
+        """A batch writer with up to `writers` requests in flight; `on_refused` receives items DynamoDB
+        rejects as invalid (else they raise), on the caller's thread."""
+        if self._writers > 1 and self._executor is None:  # threads start on first use, kept while warm
+            self._executor = ThreadPoolExecutor(self._writers, thread_name_prefix="batch-writer")
+        return DynamoBatchWriter(
+            self._client,
+            self._table,
+            self._backoff,
+            on_refused,
+            executor=self._executor,
+            writers=self._writers,
+            pause=self._pause,
+        )
 
     def positions_after(self, partition: str, position: int, owner: str) -> Iterator[Key]:
         """Keys of position-keyed items of `partition` beyond `position` that `owner` wrote (strongly

@@ -54,8 +54,24 @@ class _Worker:
         # One registration per attempt: two deliveries of one task are two writers.
         self.writer = f"{services.invocation_id or 'local'}/{uuid.uuid4().hex[:12]}"
         self.deadline = services.clock() + services.lease.lease_seconds
+        self._claimed = False  # this attempt holds the fan-out's commit claim
 
     def run(self) -> Outcome:
+        try:
+            return self._run()
+        except BaseException:
+            # An attempt that fails (and is still alive to say so) has nothing in flight any more (its
+            # writers close on failure): it leaves at once, so the others need not wait for its
+            # deadline. One that dies silently (a timeout) stays registered until its deadline.
+            try:
+                self.store.leave_fanout(
+                    self.event.owner, self.task.token, self.writer, drop_claim=self._claimed
+                )
+            except Exception as leave_error:  # the original failure matters more
+                _log_leave_failure(leave_error)
+            raise
+
+    def _run(self) -> Outcome:
         state = self.store.join_fanout(
             self.event.owner, self.task.token, self.writer, index=self.index, deadline=self.deadline
         )
@@ -64,6 +80,7 @@ class _Worker:
         if state.is_newer_than(self.event.sequencer):
             return self._abandon(state)
         if state.fanout_finalizer == self.index:
+            self._claimed = True
             return self._finalize(state)  # this range's earlier attempt claimed the commit, then failed
         if self.task.continuation:
             return self._continue(state)
@@ -118,6 +135,7 @@ class _Worker:
             gone=gone,
         ):
             return written
+        self._claimed = True
         return self._finalize(state, own)
 
     def _abandon(self, state: ObjectState) -> Outcome:
@@ -235,6 +253,7 @@ class _Worker:
             # Another attempt at this range registered meanwhile: give up the claim; whoever leaves
             # last commits (the work above is the same whoever does it).
             left = self.store.leave_fanout(event.owner, task.token, self.writer, drop_claim=True)
+            self._claimed = False
             if left is None:
                 return self._dropped()
             return self._after_leaving(left, own or RangeSummary(self.index))
@@ -252,6 +271,12 @@ class _Worker:
         outcome.records_written, outcome.write_requests = own.written, own.requests
         outcome.records_rejected = own.rejected
         return outcome
+
+
+def _log_leave_failure(error: Exception) -> None:
+    import logging
+
+    logging.getLogger(__name__).warning("leaving the fan-out failed too: %r", error)
 
 
 def _range_writer(services: Services, task: RangeTask, builder: ItemBuilder) -> VersionWriter:

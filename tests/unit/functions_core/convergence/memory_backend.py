@@ -12,7 +12,8 @@ import copy
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from functions.core.adapters.dynamodb_record_store import ATTEMPT_ATTRIBUTES, BATCH_WRITE_LIMIT
+from functions.core.adapters.dynamodb_batch_writer import BATCH_WRITE_LIMIT
+from functions.core.adapters.dynamodb_record_store import ATTEMPT_ATTRIBUTES
 from functions.core.domain.object_state import (
     Acquired,
     Checkpoint,
@@ -379,6 +380,9 @@ class MemoryBatchWriter:
     def flush(self) -> None:
         if self._pending:
             self._send()
+
+    def close(self) -> None:
+        self._pending = {}
 
     def _send(self) -> None:
         store = self._store

@@ -42,7 +42,8 @@ HISTORIES = st.sampled_from(list(SCENARIOS)).flatmap(
 
 class CrashingDynamoStore(DynamoRecordStore):
     """`DynamoRecordStore` whose next batch write after `fault_skip` whole ones dies after its first
-    item, like the memory store's fault (and `crash_point` like the memory store's)."""
+    item, like the memory store's fault (and `crash_point` like the memory store's). "Dies after a
+    write": the request sent (by a pool thread) has landed before the crash is raised."""
 
     fault: str | None = None
     fault_skip = 0
@@ -67,10 +68,12 @@ class CrashingDynamoStore(DynamoRecordStore):
                 first = dict([next(iter(writer._pending.items()))])
                 writer._pending = first
                 send()
+                writer.flush()  # the request has landed (a pool sends it from another thread)
                 raise CrashAfterWrites("simulated crash in the middle of a write")
             if store.fault is not None:
                 store.fault = None
                 send()
+                writer.flush()
                 raise CrashAfterWrites("simulated crash right after a write")
             send()
 
