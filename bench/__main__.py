@@ -9,12 +9,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import coldstart, cpu, end_to_end, machine, memory, report, throughput
+from bench import coldstart, cpu, end_to_end, machine, memory, report, scale, throughput
 from bench.aws import EmbeddedAws
 from bench.config import PROJECT_ROOT, BenchConfig
 from bench.results import BenchResult
 
-BENCHMARKS = ("throughput", "cpu", "memory", "cold_start", "end_to_end")
+BENCHMARKS = ("throughput", "cpu", "memory", "cold_start", "end_to_end", "scale")
 QUICK_SCALE = 0.05
 
 
@@ -58,6 +58,8 @@ def _run_one(name: str, config: BenchConfig, shared: _SharedAws) -> BenchResult:
         return memory.run(config, shared.get())
     if name == "cold_start":
         return coldstart.run(config)
+    if name == "scale":
+        return scale.run(config)
     return end_to_end.run(config)
 
 
@@ -92,6 +94,7 @@ def main(argv: list[str] | None = None) -> list[BenchResult]:
     described_config["total_seconds"] = round(time.perf_counter() - started, 1)
     report.render(console, described_machine, described_config, results)
     report.write_json(arguments.output, described_machine, described_config, results)
+    scale.write_section(arguments.output, results)
     console.print(f"wrote {arguments.output}")
     return results
 

@@ -87,6 +87,9 @@ class CountingWriter:
             self.stored += len(self.batch)
             self.batch = []
 
+    def close(self) -> None:
+        self.batch = []
+
 
 class InMemoryStore:
     """A `RecordStore` for a table that holds nothing yet: every lease is granted, nothing is stale."""
@@ -108,8 +111,27 @@ class InMemoryStore:
     def release(self, object_id: str, token: str, *, dirty: bool) -> None:
         return None
 
-    def commit(self, object_id: str, token: str, commit: Any) -> None:
+    def commit(self, object_id: str, token: str, commit: Any, *, writer: str | None = None) -> None:
         return None
+
+    def checkpoint(self, object_id: str, token: str, checkpoint: Any) -> None:
+        return None
+
+    # The benchmark's services have no work queue: ingest never fans out or hands over here.
+    def start_fanout(self, object_id: str, token: str, **_: Any) -> None:
+        raise AssertionError("the benchmark never fans out")
+
+    def join_fanout(self, object_id: str, token: str, writer: str, **_: Any) -> Any:
+        raise AssertionError("the benchmark never fans out")
+
+    def leave_fanout(self, object_id: str, token: str, writer: str, **_: Any) -> Any:
+        raise AssertionError("the benchmark never fans out")
+
+    def claim_finalize(self, object_id: str, token: str, writer: str, **_: Any) -> bool:
+        raise AssertionError("the benchmark never fans out")
+
+    def abandon_fanout(self, object_id: str, token: str, writer: str | None, **_: Any) -> bool:
+        raise AssertionError("the benchmark never fans out")
 
     def advance(self, object_id: str, token: str, **_: Any) -> None:
         return None
@@ -122,7 +144,7 @@ class InMemoryStore:
         self.writers.append(writer)
         return writer
 
-    def positions_after(self, partition: str, position: int) -> Iterator[Any]:
+    def positions_after(self, partition: str, position: int, owner: str) -> Iterator[Any]:
         return iter(())
 
     def owned_natural_keys(self, owner: str) -> Iterator[Any]:
@@ -142,6 +164,9 @@ class MemoryReports:
 
     def put(self, key: str, body: bytes) -> None:
         self.reports[key] = body
+
+    def get(self, key: str) -> bytes | None:
+        return self.reports.get(key)
 
     def delete(self, key: str) -> None:
         self.reports.pop(key, None)

@@ -32,6 +32,7 @@ _CLIENT_CONFIG = {
     # DynamoDB validates every request server-side anyway.
     "parameter_validation": False,
 }
+_MIN_POOL_CONNECTIONS = 10  # botocore's default
 # Time kept in reserve at the end of an invocation for writing, cleanup and commit after a wait.
 _RESERVE_SECONDS = 120.0
 _MAX_WAIT_SECONDS = 60.0
@@ -48,16 +49,20 @@ def base_services() -> Services:
     settings = get_settings()
     config = Config(**copy.deepcopy(_CLIENT_CONFIG))  # botocore rewrites `retries` in place
     s3 = boto3.client("s3", config=config)
-    dynamodb = boto3.client("dynamodb", config=config)
+    # A connection per writer thread, plus one for the caller's own requests (lease, superseded checks):
+    # beyond the pool size urllib3 opens and discards connections (botocore Config, max_pool_connections).
+    pool = Config(max_pool_connections=max(_MIN_POOL_CONNECTIONS, settings.writers + 1))
+    dynamodb = boto3.client("dynamodb", config=config.merge(pool))
     queue_url = settings.fanout_queue_url
     queue = SqsWorkQueue(lambda: boto3.client("sqs", config=config), queue_url) if queue_url else None
     return Services(
-        store=DynamoRecordStore(dynamodb, settings.table_name),
+        store=DynamoRecordStore(dynamodb, settings.table_name, writers=settings.writers),
         objects=S3ObjectReader(s3),
         reports=S3ReportSink(s3, settings.rejects_bucket),
         datasets=DatasetRegistry.load(),
         lease=LeasePolicy(lease_seconds=settings.lease_seconds),
         fanout=FanoutPolicy(queue=queue, threshold_bytes=settings.fanout_threshold_bytes),
+        writers=settings.writers,
     )
 
 
