@@ -1,7 +1,9 @@
 """Property: whatever the duplication, order or replay of events, the table ends equal to the records of
 the bucket's final contents (issue 3's promise), on a versioned and on an unversioned bucket, also when
 versions are permanently deleted (the current one, which makes an older version current again, or a
-noncurrent one)."""
+noncurrent one). JSON Lines objects above a small threshold are fanned out (issue 12): their range tasks
+are delivered like events (late, out of order, twice), and any delivery may break midway, after which
+it is delivered again; every two records are a checkpoint, so a retried ingest resumes."""
 
 from __future__ import annotations
 
@@ -16,11 +18,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from functions.core.domain.object_state import CLOCK_MARGIN, TransientStoreError
+from functions.core.domain.range_task import RangeTask
+from functions.core.use_cases import version_writer
 from functions.core.use_cases.delete_sync import delete_object
 from functions.core.use_cases.ingest import ingest_object
+from functions.core.use_cases.ports import FanoutPolicy, Services
+from functions.core.use_cases.range_ingest import ingest_range
 from tests.fuzzing import examples
 
 from ..conftest import BUCKET, REGION, REJECTS, World, create_table, parse
+from ..use_cases.test_fan_out import BreakingReader, DroppedConnection, ListQueue
+
+# Objects above this many bytes are fanned out (a record line is 9 to 20 bytes): 1 to 4 ranges.
+FANOUT_THRESHOLD = 24
+CHECKPOINT_EVERY = 2
 
 KEYS = ["data/a.jsonl", "data/b c+d=é.ndjson", "data/e.json"]
 
@@ -138,6 +150,17 @@ def converges(
     data: st.DataObject,
     history: st.SearchStrategy[list[Any]],
 ) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(version_writer, "CHECKPOINT_EVERY", CHECKPOINT_EVERY)
+        _converges(emulator, versioned, data, history)
+
+
+def _converges(
+    emulator: tuple[Any, Any, Any],
+    versioned: bool,
+    data: st.DataObject,
+    history: st.SearchStrategy[list[Any]],
+) -> None:
     mock, s3, dynamodb = emulator
     mock.reset()
     s3.create_bucket(Bucket=BUCKET)
@@ -146,17 +169,40 @@ def converges(
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     create_table(dynamodb)
     world = World(s3=s3, dynamodb=dynamodb, versioned=versioned)
-    services = world.services()
+    queue, reader = ListQueue(), BreakingReader(s3)
+    services = world.services(objects=reader, fanout=FanoutPolicy(queue, FANOUT_THRESHOLD))
     events: list[dict[str, Any]] = []
     undelivered: list[int] = []
     bucket: dict[str, Versions] = {name: [] for name in KEYS}
 
+    def attempt(work: Any, *, may_break: bool = True) -> bool:
+        """One delivery (to ingest, delete-sync or a range worker); False if it failed (retried later)."""
+        if may_break and data.draw(st.booleans(), label="breaks midway"):
+            reader.after = data.draw(st.integers(0, 60), label="bytes read before the break")
+        try:
+            work()
+        except (DroppedConnection, TransientStoreError):  # Lambda / SQS deliver it again later
+            return False
+        finally:
+            reader.after = None
+        return True
+
     def deliver_some() -> None:
-        # EventBridge delivers late, out of order, and sometimes more than once.
-        for _ in range(data.draw(st.integers(0, len(undelivered)), label="deliveries now")):
+        # EventBridge delivers late, out of order, and sometimes more than once; so does SQS.
+        for _ in range(data.draw(st.integers(0, len(undelivered) + len(queue.bodies)), label="deliveries")):
+            if bool(queue.bodies) and data.draw(st.booleans(), label="a range task"):
+                body = data.draw(st.sampled_from(queue.bodies), label="task")
+                if attempt(
+                    lambda body=body: ingest_range(services, RangeTask.from_json(body))
+                ) and not data.draw(st.booleans(), label="task delivered again later"):
+                    queue.bodies.remove(body)
+                continue
+            if not undelivered:
+                continue
             index = data.draw(st.sampled_from(undelivered), label="event")
-            deliver(services, events[index])
-            if not data.draw(st.booleans(), label="delivered again later"):
+            if attempt(lambda index=index: deliver(services, events[index])) and not data.draw(
+                st.booleans(), label="delivered again later"
+            ):
                 undelivered.remove(index)
 
     def perform(op: Any) -> dict[str, Any] | None:
@@ -193,14 +239,44 @@ def converges(
         deliver_some()
 
     # When every event has arrived at least once and an archive replays some of them days later
-    for index in data.draw(st.permutations(undelivered), label="remaining deliveries"):
-        deliver(services, events[index])
+    remaining = [events[i] for i in data.draw(st.permutations(undelivered), label="remaining deliveries")]
+    drain(world, services, queue, remaining)
     replays = st.lists(st.sampled_from(range(len(events))), max_size=3) if events else st.just([])
-    for index in data.draw(replays, label="replays"):
-        deliver(services, {**events[index], "replay-name": "replay-days-later"})
+    late = [
+        {**events[index], "replay-name": "replay-days-later"} for index in data.draw(replays, label="replays")
+    ]
+    drain(world, services, queue, late)
 
     # Then the table holds exactly the records of the objects in the bucket
     assert world.records() == expected_table(bucket)
+
+
+def drain(world: World, services: Services, queue: ListQueue, events: list[dict[str, Any]]) -> None:
+    """Deliver `events` in order and every queued range task, retrying what fails as Lambda and SQS
+    would; when nothing can proceed (a broken range worker stays registered until its deadline), time
+    passes beyond every lease and deadline, and the tasks are delivered first."""
+    events = list(events)
+    for _ in range(40):
+        if not events and not queue.bodies:
+            return
+        progressed = False
+        for body in list(queue.bodies):
+            try:
+                ingest_range(services, RangeTask.from_json(body))
+            except TransientStoreError:
+                continue
+            queue.bodies.remove(body)
+            progressed = True
+        while events:
+            try:
+                deliver(services, events[0])
+            except TransientStoreError:
+                break
+            events.pop(0)
+            progressed = True
+        if not progressed:
+            world.now += services.lease.lease_seconds + CLOCK_MARGIN + 1
+    raise AssertionError(f"no progress: {len(events)} events and {len(queue.bodies)} range tasks left")
 
 
 def deliver(services: Any, event: dict[str, Any]) -> None:
