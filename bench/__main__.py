@@ -57,7 +57,7 @@ def _run_one(name: str, config: BenchConfig, shared: _SharedAws) -> BenchResult:
     if name == "memory":
         return memory.run(config, shared.get())
     if name == "cold_start":
-        return coldstart.run(config)
+        return coldstart.run(config, shared.get())
     return end_to_end.run(config)
 
 

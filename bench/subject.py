@@ -36,6 +36,8 @@ def handler_environment(endpoint: str | None) -> dict[str, str]:
         names.POWERTOOLS_SERVICE_NAME: "ingest",
         names.POWERTOOLS_METRICS_NAMESPACE: "eventpipe",
         names.POWERTOOLS_LOG_LEVEL: "INFO",
+        # Lambda's active tracing alone; the Powertools Tracer (X-Ray SDK) is opt-in (docs/operations.md)
+        names.POWERTOOLS_TRACE_DISABLED: "true",
     }
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
