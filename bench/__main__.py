@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> list[BenchResult]:
     selected = [name for name in arguments.only or BENCHMARKS if name not in arguments.skip]
     console = Console() if Console().is_terminal else Console(width=150)
     described_machine = machine.describe()
+    described_commit = machine.commit(PROJECT_ROOT)
     described_config = config.describe() | {"benchmarks": selected}
 
     results: list[BenchResult] = []
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> list[BenchResult]:
         shared.stop()
     described_config["total_seconds"] = round(time.perf_counter() - started, 1)
     report.render(console, described_machine, described_config, results)
-    report.write_json(arguments.output, described_machine, described_config, results)
+    report.write_json(arguments.output, described_machine, described_config, results, described_commit)
     console.print(f"wrote {arguments.output}")
     return results
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 
 def _cpu_model() -> str:
@@ -39,3 +41,18 @@ def describe() -> dict[str, object]:
         "moto": _version("moto"),
         "aws-lambda-powertools": _version("aws-lambda-powertools"),
     }
+
+
+def commit(project_root: Path) -> dict[str, object]:
+    """The commit measured, and whether the work tree differed from it (then the figures are not its)."""
+
+    def git(*arguments: str) -> str:
+        completed = subprocess.run(
+            ["git", *arguments], cwd=project_root, capture_output=True, text=True, check=False
+        )
+        return completed.stdout.strip() if completed.returncode == 0 else ""
+
+    status = git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results.json", ":!README.md"
+    )
+    return {"sha": git("rev-parse", "HEAD") or "unknown", "dirty": bool(status)}

@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import io
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import IO, Any, Protocol
@@ -241,11 +242,96 @@ class CpuStages:
         writer.flush()
         return writer.stored
 
-    def full(self, stream: IO[bytes]) -> int:
-        outcome = run_use_case(self.key, StreamReader(stream))
+    def full(self, stream: IO[bytes], store: InMemoryStore | None = None) -> int:
+        outcome = run_use_case(self.key, StreamReader(stream), store)
         if outcome.records_rejected:
             raise RuntimeError(f"{outcome.records_rejected} benchmark records were rejected: {outcome}")
         return int(outcome.records_written)
+
+
+class _StubBody:
+    """The raw body of a stubbed response: botocore reads `AWSResponse.content` through `stream()`."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+class ClientStageClock:
+    """CPU spent inside a real botocore DynamoDB client, split at its documented events (botocore Events,
+    https://docs.aws.amazon.com/botocore/latest/topics/events.html): `before-parameter-build` ->
+    `before-send` is request building, serialization and SigV4 signing; `before-send` also answers the
+    request (an AWSResponse, no network: "allows a response to be returned that fulfills the request");
+    from there to `after-call` is response parsing."""
+
+    RESPONSE = b'{"UnprocessedItems":{}}'
+
+    def __init__(self) -> None:
+        self.build_sign = 0.0
+        self.parse = 0.0
+        self.requests = 0
+        self._mark = 0.0
+
+    def attach(self, events: Any) -> None:
+        events.register("before-parameter-build.dynamodb.BatchWriteItem", self._start)
+        events.register("before-send.dynamodb.BatchWriteItem", self._answer)
+        events.register("after-call.dynamodb.BatchWriteItem", self._parsed)
+
+    def _start(self, **_: Any) -> None:
+        self._mark = time.process_time()
+
+    def _answer(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        now = time.process_time()
+        self.build_sign += now - self._mark
+        self.requests += 1
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "bench"}
+        response = AWSResponse(request.url, 200, headers, _StubBody(self.RESPONSE))
+        self._mark = time.process_time()
+        return response
+
+    def _parsed(self, **_: Any) -> None:
+        self.parse += time.process_time() - self._mark
+
+
+def stubbed_dynamodb_client(clock: ClientStageClock) -> Any:
+    """A DynamoDB client configured like the function's (functions/core/wiring/lambda_services.py), in a
+    private session (the default session stays the code under test's), whose sends `clock` answers."""
+    import boto3
+
+    from eventpipe.local.auth import LocalCredentials
+    from functions.core.wiring.lambda_services import client_config
+
+    # Throwaway credentials: SigV4 signs with them (it costs the same), nothing ever leaves the process.
+    credentials = LocalCredentials.generate().aws_environment()
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    client = session.client(
+        "dynamodb", config=client_config(), endpoint_url="https://dynamodb.us-east-1.amazonaws.com"
+    )
+    clock.attach(client.meta.events)
+    return client
+
+
+class ClientStore(InMemoryStore):
+    """The in-memory store, except that items leave through the real `DynamoRecordStore` writer and a
+    real botocore client (whose sends are answered in process)."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__()
+        from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
+
+        self._real = DynamoRecordStore(client, TABLE)
+        self.written = 0
+
+    def writer(self, on_refused: Any = None) -> Any:
+        return self._real.writer(on_refused)
 
 
 def cpu_stages() -> CpuStages:

@@ -39,13 +39,19 @@ _MAX_WAIT_SECONDS = 60.0
 _LEASE_MARGIN_SECONDS = 30.0
 
 
+def client_config() -> Any:
+    """The botocore `Config` of the functions' clients (also what the benchmark's client uses)."""
+    from botocore.config import Config
+
+    return Config(**copy.deepcopy(_CLIENT_CONFIG))  # botocore rewrites `retries` in place
+
+
 @functools.cache
 def base_services() -> Services:
     import boto3
-    from botocore.config import Config
 
     settings = get_settings()
-    config = Config(**copy.deepcopy(_CLIENT_CONFIG))  # botocore rewrites `retries` in place
+    config = client_config()
     s3 = boto3.client("s3", config=config)
     dynamodb = boto3.client("dynamodb", config=config)
     return Services(
