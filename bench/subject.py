@@ -261,7 +261,7 @@ class _StubBody:
 
 class ClientStageClock:
     """CPU spent inside a real botocore DynamoDB client, split at its documented events (botocore Events,
-    https://docs.aws.amazon.com/botocore/latest/topics/events.html): `before-parameter-build` ->
+    https://docs.aws.amazon.com/botocore/latest/topics/events.html): `provide-client-params` ->
     `before-send` is request building, serialization and SigV4 signing; `before-send` also answers the
     request (an AWSResponse, no network: "allows a response to be returned that fulfills the request");
     from there to `after-call` is response parsing."""
@@ -275,7 +275,7 @@ class ClientStageClock:
         self._mark = 0.0
 
     def attach(self, events: Any) -> None:
-        events.register("before-parameter-build.dynamodb.BatchWriteItem", self._start)
+        events.register("provide-client-params.dynamodb.BatchWriteItem", self._start)
         events.register("before-send.dynamodb.BatchWriteItem", self._answer)
         events.register("after-call.dynamodb.BatchWriteItem", self._parsed)
 
@@ -303,7 +303,7 @@ def stubbed_dynamodb_client(clock: ClientStageClock) -> Any:
     import boto3
 
     from eventpipe.local.auth import LocalCredentials
-    from functions.core.wiring.lambda_services import client_config
+    from functions.core.wiring.lambda_services import dynamodb_client
 
     # Throwaway credentials: SigV4 signs with them (it costs the same), nothing ever leaves the process.
     credentials = LocalCredentials.generate().aws_environment()
@@ -312,9 +312,7 @@ def stubbed_dynamodb_client(clock: ClientStageClock) -> Any:
         aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
         region_name="us-east-1",
     )
-    client = session.client(
-        "dynamodb", config=client_config(), endpoint_url="https://dynamodb.us-east-1.amazonaws.com"
-    )
+    client = dynamodb_client(session)
     clock.attach(client.meta.events)
     return client
 

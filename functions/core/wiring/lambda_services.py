@@ -11,6 +11,7 @@ import functools
 from dataclasses import replace
 from typing import Any
 
+from functions.core.adapters.dynamodb_json_body import encode_batch_writes_with_json
 from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
 from functions.core.adapters.s3_object_reader import S3ObjectReader
 from functions.core.adapters.s3_report_sink import S3ReportSink
@@ -46,6 +47,15 @@ def client_config() -> Any:
     return Config(**copy.deepcopy(_CLIENT_CONFIG))  # botocore rewrites `retries` in place
 
 
+def dynamodb_client(session: Any = None) -> Any:
+    """The functions' DynamoDB client: `client_config()`, BatchWriteItem bodies encoded by json.dumps."""
+    import boto3
+
+    client = (session or boto3).client("dynamodb", config=client_config())
+    encode_batch_writes_with_json(client)
+    return client
+
+
 @functools.cache
 def base_services() -> Services:
     import boto3
@@ -53,7 +63,7 @@ def base_services() -> Services:
     settings = get_settings()
     config = client_config()
     s3 = boto3.client("s3", config=config)
-    dynamodb = boto3.client("dynamodb", config=config)
+    dynamodb = dynamodb_client()
     return Services(
         store=DynamoRecordStore(dynamodb, settings.table_name),
         objects=S3ObjectReader(s3),
