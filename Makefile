@@ -103,7 +103,7 @@ destroy: setup ## empty the versioned buckets, then delete eventpipe-$(STAGE) (n
 demo: setup ## the whole pipeline offline on the embedded AWS, with sample data
 	$(BIN)/eventpipe demo
 
-bench: setup ## benchmarks: prints a table, writes bench/results.json
+bench: setup ## benchmarks: prints a table, writes bench/results.json and the README results section
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove build output (keeps .venv)

@@ -302,6 +302,9 @@ def stubbed_dynamodb_client(clock: ClientStageClock) -> Any:
     private session (the default session stays the code under test's), whose sends `clock` answers."""
     import boto3
 
+    # As in the function: importing Powertools registers a botocore session initializer that adds a
+    # User-Agent handler to every client created afterwards (a per-request cost to count).
+    import functions.core.wiring.observability  # noqa: F401
     from eventpipe.local.auth import LocalCredentials
     from functions.core.wiring.lambda_services import dynamodb_client
 
