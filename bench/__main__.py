@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> list[BenchResult]:
     finally:
         shared.stop()
     described_config["total_seconds"] = round(time.perf_counter() - started, 1)
+    described_machine["load_average_at_end"] = machine.load_average()
     report.render(console, described_machine, described_config, results)
     report.write_json(arguments.output, described_machine, described_config, results, described_commit)
     console.print(f"wrote {arguments.output}")

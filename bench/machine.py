@@ -40,7 +40,13 @@ def describe() -> dict[str, object]:
         "boto3": _version("boto3"),
         "moto": _version("moto"),
         "aws-lambda-powertools": _version("aws-lambda-powertools"),
+        "load_average_at_start": load_average(),
     }
+
+
+def load_average() -> float | None:
+    """1-minute load average: on shared cores, wall-clock figures taken under load are slower."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def commit(project_root: Path) -> dict[str, object]:

@@ -53,6 +53,7 @@ def test_the_run_is_identified_by_date_commit_and_machine(document: dict[str, An
     assert "2 cores (AMD EPYC), CPython 3.11.7" in section
     assert "boto3 1.44.5, moto 5.2.5, aws-lambda-powertools 3.37.0" in section
     assert "412 s in all" in section
+    assert "load average 1.50 at the start, 9.87 at the end" in section
 
 
 def test_goals_metrics_errors_and_notes_come_from_the_document(document: dict[str, Any]) -> None:
