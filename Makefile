@@ -19,7 +19,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test fuzz lint bootstrap synth deploy smoke destroy demo bench clean layer
+.PHONY: help setup test fuzz lint bootstrap synth deploy smoke destroy demo local bench clean layer
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -100,8 +100,11 @@ destroy: setup ## empty the versioned buckets, then delete eventpipe-$(STAGE) (n
 	  ( $(BIN)/eventpipe empty-buckets --stack $(STACK) --yes && $(CDK) destroy -c stage=$(STAGE) --force $(STACK) )
 
 # --- the main job -------------------------------------------------------------------------------
-demo: setup ## the whole pipeline offline on the embedded AWS, with sample data
-	$(BIN)/eventpipe demo
+demo: setup ## the whole pipeline offline on the embedded AWS, with sample data (CDK_ARGS="-c key=value")
+	$(BIN)/eventpipe demo $(CDK_ARGS)
+
+local: setup ## local mode in the foreground until Ctrl-C (CDK_ARGS="-c eventpipe.STAGE.key=value")
+	$(BIN)/eventpipe local start --stage $(STAGE) $(CDK_ARGS)
 
 bench: setup ## benchmarks: prints a table, writes bench/results.json and the README results section
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -17,7 +17,7 @@ from typing import Any
 from bench.config import BenchConfig
 from bench.results import BenchResult
 from bench.stats import percentile
-from functions.core.domain.table_layout import position_sort_key
+from functions.core.domain.table_layout import record_key
 
 UPLOAD_THREADS = 8
 # The probe's reads are served by the emulator process too: pausing between them, and reading only the
@@ -30,21 +30,17 @@ WARM_UP_TIMEOUT_SECONDS = 120
 
 
 def _visible_keys(dynamodb: Any, table: str, keys: list[str]) -> set[str]:
-    """The object keys among `keys` whose (single, position 1) record is in the table now."""
+    """The object keys among `keys` whose (single, position 1) record is in the table now, read at the
+    key the write path gives it (table_layout.record_key: shard 00 of the object)."""
     found: set[str] = set()
     for start in range(0, len(keys), BATCH_GET_LIMIT):
+        batch = {record_key(key, 1)["pk"]["S"]: key for key in keys[start : start + BATCH_GET_LIMIT]}
         pending: dict[str, Any] = {
-            table: {
-                "Keys": [
-                    {"pk": {"S": key}, "sk": {"S": position_sort_key(1)}}
-                    for key in keys[start : start + BATCH_GET_LIMIT]
-                ],
-                "ProjectionExpression": "pk",
-            }
+            table: {"Keys": [record_key(key, 1) for key in batch.values()], "ProjectionExpression": "pk"}
         }
         while pending:
             response = dynamodb.batch_get_item(RequestItems=pending)
-            found.update(item["pk"]["S"] for item in response["Responses"].get(table, []))
+            found.update(batch[item["pk"]["S"]] for item in response["Responses"].get(table, []))
             pending = response.get("UnprocessedKeys") or {}
     return found
 

@@ -118,6 +118,22 @@ class InMemoryStore:
     def advance(self, object_id: str, token: str, **_: Any) -> None:
         return None
 
+    def checkpoint(self, object_id: str, token: str, checkpoint: Any) -> None:
+        return None
+
+    # Fan-out needs a work queue; the benchmark's Services have none, so these are never reached.
+    def start_fanout(self, object_id: str, token: str, **_: Any) -> None:
+        return None
+
+    def renew_fanout(self, object_id: str, token: str, **_: Any) -> Any:
+        return None
+
+    def range_done(self, object_id: str, token: str, summary: Any) -> Any:
+        return None
+
+    def claim_finalize(self, object_id: str, token: str, index: int) -> bool:
+        return False
+
     def has_state(self, object_id: str) -> bool:
         return False
 
@@ -126,7 +142,7 @@ class InMemoryStore:
         self.writers.append(writer)
         return writer
 
-    def positions_after(self, partition: str, position: int) -> Iterator[Any]:
+    def positions_after(self, partition: str, position: int, owner: str = "") -> Iterator[Any]:
         return iter(())
 
     def owned_natural_keys(self, owner: str) -> Iterator[Any]:
@@ -146,6 +162,9 @@ class MemoryReports:
 
     def put(self, key: str, body: bytes) -> None:
         self.reports[key] = body
+
+    def get(self, key: str) -> bytes | None:
+        return self.reports.get(key)
 
     def delete(self, key: str) -> None:
         self.reports.pop(key, None)

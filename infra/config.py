@@ -34,6 +34,11 @@ JSON_MEMORY_FACTOR = 8
 RUNTIME_MEMORY_MB = 128
 # CloudWatch Logs only accepts these retention periods.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653)
+MIB = 1024 * 1024
+# The largest range one range-worker invocation must ingest within Lambda's 15 minutes: 512 MiB of
+# 100-byte lines is ~5.4 million records, ~9 minutes at the 10,000 records/s one pooled invocation is
+# built for (issue 12); a larger threshold would risk ranges that time out on every attempt.
+FANOUT_MAX_RANGE_BYTES = 512 * MIB
 
 
 class ConfigError(ValueError):
@@ -54,6 +59,9 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "target_max_event_age_seconds": 3600,
         "lambda_retry_attempts": 2,
         "lambda_max_event_age_seconds": 3600,
+        "fanout_threshold_bytes": 64 * MIB,
+        "writers": 16,
+        "fanout_max_concurrency": 4,
         "function_memory_mb": {},
         "max_json_array_bytes": 32 * 1024 * 1024,
     }
@@ -92,6 +100,9 @@ class StageConfig:
     target_max_event_age_seconds: int
     lambda_retry_attempts: int
     lambda_max_event_age_seconds: int
+    fanout_threshold_bytes: int
+    writers: int
+    fanout_max_concurrency: int
     function_memory_mb: Mapping[str, int]
     max_json_array_bytes: int
 
@@ -202,6 +213,14 @@ VALIDATORS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
         # Lambda EventInvokeConfig limits.
         "lambda_retry_attempts": _integer(0, 2),
         "lambda_max_event_age_seconds": _integer(60, 21600),
+        # One range of a fanned-out object is ingested by one range-worker invocation (15 minutes at most):
+        # FANOUT_MAX_RANGE_BYTES bounds what must fit in it; below 1 MiB a fan-out costs more than it saves.
+        "fanout_threshold_bytes": _integer(MIB, FANOUT_MAX_RANGE_BYTES),
+        # BatchWriteItem requests one function keeps in flight (docs/configuration.md).
+        "writers": _integer(1, 64),
+        # AWS::Lambda::EventSourceMapping ScalingConfig.MaximumConcurrency: minimum 2, maximum 1000
+        # (CloudFormation template reference, "AWS::Lambda::EventSourceMapping ScalingConfig").
+        "fanout_max_concurrency": _integer(2, 1000),
         "function_memory_mb": _memory_overrides,
         "max_json_array_bytes": _integer(1024, 10 * 1024**3),
     }

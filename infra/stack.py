@@ -18,6 +18,8 @@ from infra.constructs.encrypted_topics import EncryptedTopics
 from infra.constructs.event_routing import EventRouting
 from infra.constructs.functions_package import FunctionsPackage
 from infra.constructs.ingest_bucket import IngestBucket
+from infra.constructs.project_function import DataResources
+from infra.constructs.range_worker import RangeWorker
 from infra.constructs.records_table import RecordsTable
 from infra.constructs.rejects_bucket import RejectsBucket
 from infra.registry import CONSUMERS
@@ -75,21 +77,47 @@ class EventpipeStack(Stack):
             retain=config.retain_data,
         )
         needs_functions = any(isinstance(c.target, LambdaTarget) for c in consumers)
+        functions = FunctionsPackage(self, "Functions") if needs_functions else None
+        data = DataResources(self.ingest_bucket, self.rejects_bucket, self.records)
+        self.range_worker = self._build_range_worker(config, consumers, functions, data)
         shared = SharedResources(
             config=config,
             bus=self.routing.bus,
             ingest_bucket=self.ingest_bucket,
             rejects_bucket=self.rejects_bucket,
             records=self.records,
-            functions=FunctionsPackage(self, "Functions") if needs_functions else None,
+            functions=functions,
             topics=topics,
             alarm_topic=self.alarm_topic,
+            fanout_queue=self.range_worker.queue if self.range_worker else None,
         )
         self.consumers = {
             c.name: ConsumerConstruct(self, f"Consumer{c.pascal_name}", consumer=c, shared=shared)
             for c in consumers
         }
         self._add_outputs(access_logs.bucket.bucket_name)
+
+    def _build_range_worker(
+        self,
+        config: StageConfig,
+        consumers: Sequence[Consumer],
+        functions: FunctionsPackage | None,
+        data: DataResources,
+    ) -> RangeWorker | None:
+        """The range worker, when a consumer starts fan-outs; it runs ingest's write path with that
+        consumer's memory (a `function_memory_mb` override of ingest applies to it too)."""
+        starters = [c for c in consumers if isinstance(c.target, LambdaTarget) and c.target.starts_fanout]
+        if not starters or functions is None:
+            return None
+        return RangeWorker(
+            self,
+            "RangeWorker",
+            config=config,
+            package=functions,
+            data=data,
+            alarm_topic=self.alarm_topic,
+            memory_mb=max(config.memory_mb(c) for c in starters),
+        )
 
     def _add_outputs(self, access_logs_bucket_name: str) -> None:
         routing = self.routing
@@ -109,5 +137,7 @@ class EventpipeStack(Stack):
         }
         for construct in self.consumers.values():
             outputs.update(construct.outputs)
+        if self.range_worker is not None:
+            outputs.update(self.range_worker.outputs)
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,7 +47,9 @@ class LambdaTarget:
     `reads_ingest_bucket` s3:GetObject, s3:GetObjectVersion, s3:ListBucket;
     `reads_table` dynamodb:GetItem, BatchGetItem, Query, ConditionCheckItem (table + `by-owner` index);
     `writes_table` dynamodb:PutItem, UpdateItem, DeleteItem, BatchWriteItem;
-    `writes_rejects` s3:PutObject, s3:DeleteObject on the rejects bucket.
+    `writes_rejects` s3:PutObject, s3:DeleteObject on the rejects bucket;
+    `starts_fanout` sqs:SendMessage on the range work queue (the function splits large objects into
+    range tasks; the stack then builds the range worker, see docs/architecture.md).
     """
 
     kind: Literal["lambda"] = field(default="lambda", init=False)
@@ -57,6 +59,7 @@ class LambdaTarget:
     reads_table: bool = False
     writes_table: bool = False
     writes_rejects: bool = False
+    starts_fanout: bool = False
 
     def __post_init__(self) -> None:
         if not 128 <= self.memory_mb <= 10240:
@@ -140,6 +143,7 @@ class RetryOverride:
 
 RESERVED_NAMES: Mapping[str, str] = {
     "forwarder": "the default-bus forwarding rule uses its outputs and its name in the CLI",
+    "range-worker": "the fan-out's range worker uses its outputs and its name in the CLI",
 }
 """Names a consumer cannot take, with the reason."""
 
@@ -273,7 +277,8 @@ REGISTRY_DIR = PROJECT_ROOT / "consumers"
 An entry holds `description`, either `events` (`{"type": "created" | "deleted" | "any", "prefix": ...,
 "suffixes": [...] | "readable"}`, built with the helpers above) or a raw EventBridge `pattern`,
 a `target` (`{"kind": "lambda" | "sqs" | "sns" | "sfn" | "bus", <that target's fields>}` or
-`{"preset": "ingest-write-path"}`), and optionally `ignore_replays`, `retry` and free-text `notes`."""
+`{"preset": "ingest-write-path" | "ingest-fan-out"}`), and optionally `ignore_replays`, `retry` and
+free-text `notes`."""
 
 READABLE = "readable"
 """`"suffixes": "readable"`: the key suffixes the ingest reader reads. The contract imports nothing of
@@ -289,7 +294,14 @@ INGEST_WRITE_PATH = LambdaTarget(
 )
 """What running ingest's write path takes: read uploads, read/write the table, write rejects reports."""
 
-TARGET_PRESETS: Mapping[str, Target] = {"ingest-write-path": INGEST_WRITE_PATH}
+INGEST_FAN_OUT = replace(INGEST_WRITE_PATH, starts_fanout=True)
+"""Ingest's write path, and splitting objects above the stage's `fanout_threshold_bytes` into range
+tasks for the range worker."""
+
+TARGET_PRESETS: Mapping[str, Target] = {
+    "ingest-write-path": INGEST_WRITE_PATH,
+    "ingest-fan-out": INGEST_FAN_OUT,
+}
 TARGET_CLASSES: Mapping[str, type[Target]] = {
     "lambda": LambdaTarget,
     "sqs": QueueTarget,

@@ -31,6 +31,9 @@ QUEUE_URL: Final = "QueueUrl"
 
 # The forwarding rule (default bus -> project bus) has outputs like a consumer's, under this prefix.
 FORWARDER_PREFIX: Final = "Forwarder"
+# The fan-out's range worker (when a consumer starts fan-outs): `RangeWorkerFunctionName`,
+# `RangeWorkerQueueUrl` (the range work queue) and `RangeWorkerDlqUrl` (its dead-letter queue).
+RANGE_WORKER_PREFIX: Final = "RangeWorker"
 
 
 def pascal_case(name: str) -> str:

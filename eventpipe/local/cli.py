@@ -28,6 +28,15 @@ StateDir = Annotated[
     Path | None,
     typer.Option("--state-dir", envvar=STATE_DIR_ENV, help="Where state.json and logs live."),
 ]
+Context = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        "-c",
+        metavar="KEY=VALUE",
+        help="CDK context for the synth, as `cdk synth -c` (repeatable): eventpipe.STAGE.SETTING=VALUE.",
+    ),
+]
 
 
 @local_app.command()
@@ -43,19 +52,33 @@ def start(
         Path | None, typer.Option("--template", help="Template file (default: cdk.out).")
     ] = None,
     state_dir: StateDir = None,
+    context: Context = None,
 ) -> None:
     """Start the emulator and deploy the stack; runs until Ctrl-C unless --detach.
+
+    -c overrides a stage setting for this run (docs/configuration.md); the stack is synthesized with
+    them into a template of its own. A malformed or unknown key, or a bad value, exits 2.
 
     Examples:
 
       eventpipe local start --detach
 
       eventpipe local start --port 4566 --state-dir /tmp/eventpipe-local
+
+      eventpipe local start -c eventpipe.dev.log_level=DEBUG
     """
+    from eventpipe.local.deploy import parse_context
     from eventpipe.local.emulator import Emulator
 
+    overrides = parse_context(context or [], stage)
+    if overrides and template is not None:
+        raise UsageError("-c and --template exclude each other: -c needs the stack synthesized")
+    if overrides:
+        typer.echo(f"synthesizing eventpipe-{stage} with {', '.join(overrides)}...", err=True)
     typer.echo("starting the embedded AWS and deploying the stack...", err=True)
-    emulator = Emulator.start(port=port, stage=stage, template=template, state_dir=state_dir, detach=detach)
+    emulator = Emulator.start(
+        port=port, stage=stage, template=template, state_dir=state_dir, detach=detach, context=overrides
+    )
     state = emulator.state
     typer.echo(f"ready in {state.get('startup_seconds', 0):.1f}s: {emulator.stack} at {emulator.endpoint}")
     typer.echo(f"  {export_line(emulator)}")
@@ -124,6 +147,14 @@ def status(
     if engine:
         counters = ", ".join(f"{name} {count}" for name, count in engine.get("stats", {}).items())
         typer.echo(f"events: {counters}; pending deliveries {engine.get('pending_deliveries', 0)}")
+    for mapping in engine.get("event_source_mappings", []):
+        typer.echo(
+            f"sqs {mapping['queue']} -> {mapping['function']} ({mapping['state']}, batch "
+            f"{mapping['batch_size']}, max concurrency {mapping['maximum_concurrency']}): "
+            f"invocations {mapping['invocations']}, errors {mapping['function_errors']}, "
+            f"deleted {mapping['deleted']}, retried {mapping['retried']}, "
+            f"in flight {mapping['in_flight_batches']}"
+        )
 
 
 Rejects = Annotated[

@@ -32,9 +32,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from eventpipe.contract.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.contract.local_state import STATE_DIR_ENV
 from eventpipe.contract.paths import PROJECT_ROOT
+from eventpipe.local.cli import Context
 from eventpipe.ops.context import resolve_context
 from eventpipe.ops.smoke import SmokeReport, run_smoke
 
@@ -89,16 +90,17 @@ def sample_files(samples_dir: Path = SAMPLES_DIR) -> dict[str, Path]:
     }
 
 
-def fresh_template(stage: str, console: Console) -> Path:
-    """The stage's template, synthesized first when it is missing or older than the CDK sources."""
+def fresh_template(stage: str, console: Console, context: Mapping[str, str] | None = None) -> Path:
+    """The stage's template (with `context` overrides: its own one), synthesized first when it is
+    missing or older than the CDK sources."""
     from eventpipe.local.deploy import ensure_template, template_is_stale, template_path
 
-    path = template_path(stage)
+    path = template_path(stage, context=context)
     if not template_is_stale(path):
         console.log(f"template up to date: {path.relative_to(PROJECT_ROOT)}")
         return path
     with console.status(f"synthesizing eventpipe-{stage} (the template is missing or stale)..."):
-        ensure_template(stage)
+        ensure_template(stage, context=context)
     console.log(f"template synthesized: {path.relative_to(PROJECT_ROOT)}")
     return path
 
@@ -111,7 +113,12 @@ def upload_samples(s3: Any, bucket: str, files: Mapping[str, Path], progress: Pr
 
 
 def collect(client: Any, outputs: Mapping[str, str]) -> Landed:
-    """Read what landed: record items of the table, rejects reports, failure-queue depths."""
+    """Read what landed: record items of the table, rejects reports, failure-queue depths.
+
+    The demo's table is small, and it must also show items of objects nobody uploaded, which reading
+    the uploaded objects one by one (eventpipe/ops/object_records.py) would miss: a Scan sees every
+    item whatever its partition (`<key>#NN` under key layout 2), then sorting puts each object's
+    records in position order."""
     landed = Landed()
     deserializer = TypeDeserializer()
     dynamodb = client("dynamodb")
@@ -240,6 +247,7 @@ def run_demo(
     state_dir: Path | None = None,
     samples_dir: Path = SAMPLES_DIR,
     template: Path | None = None,
+    context: Mapping[str, str] | None = None,
 ) -> DemoResult:
     from eventpipe.local.emulator import Emulator
 
@@ -255,7 +263,7 @@ def run_demo(
     if not files:
         raise EventpipeError(f"{samples_dir} holds no sample files to upload")
 
-    template = template or fresh_template(stage, console)
+    template = template or fresh_template(stage, console, context)
 
     with console.status("starting the embedded AWS and deploying the stack..."):
         emulator = Emulator.start(
@@ -347,14 +355,26 @@ def demo(
             dir_okay=False,
         ),
     ] = None,
+    context: Context = None,
 ) -> None:
     """Run the whole pipeline offline with the sample data and check what landed.
 
-    Examples: `eventpipe demo` (what `make demo` runs); `eventpipe demo --samples-dir my-files/`.
+    Examples: `eventpipe demo` (what `make demo` runs); `eventpipe demo --samples-dir my-files/`;
+    `eventpipe demo -c eventpipe.dev.log_level=DEBUG` (what `make demo CDK_ARGS="-c ..."` runs).
     """
+    from eventpipe.local.deploy import parse_context
+
+    overrides = parse_context(context or [], stage)
+    if overrides and template is not None:
+        raise UsageError("-c and --template exclude each other: -c needs the stack synthesized")
     console = Console(log_path=False)
     result = run_demo(
-        console=console, stage=stage, state_dir=state_dir, samples_dir=samples_dir, template=template
+        console=console,
+        stage=stage,
+        state_dir=state_dir,
+        samples_dir=samples_dir,
+        template=template,
+        context=overrides,
     )
     console.print(f"wall time: {result.seconds:.1f}s")
     if not result.ok:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from eventpipe.contract.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.contract.paths import PROJECT_ROOT
 from eventpipe.local import template_adaptation
 
@@ -33,8 +36,56 @@ CDK_SOURCES = (
 )
 
 
-def template_path(stage: str, project_root: Path = PROJECT_ROOT) -> Path:
-    return project_root / "cdk.out" / f"eventpipe-{stage}.template.json"
+# The context keys local mode accepts: a stage setting, as `cdk synth -c eventpipe.<stage>.<setting>=V`.
+USAGE_EXIT = UsageError.exit_code
+CONTEXT_KEY_RE = re.compile(r"^eventpipe\.(?P<stage>[a-z][a-z0-9-]*)\.(?P<setting>[a-z0-9_]+)$")
+
+
+def template_path(
+    stage: str, project_root: Path = PROJECT_ROOT, context: Mapping[str, str] | None = None
+) -> Path:
+    """cdk.out's template of `stage`; with context overrides, a template of its own per set of them
+    (the plain one stays what the sources describe)."""
+    if not context:
+        return project_root / "cdk.out" / f"eventpipe-{stage}.template.json"
+    digest = hashlib.sha256(json.dumps(sorted(context.items())).encode()).hexdigest()[:12]
+    return project_root / "cdk.out" / f"eventpipe-{stage}.context-{digest}.template.json"
+
+
+def parse_context(pairs: Sequence[str], stage: str, project_root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """CDK-style `-c KEY=VALUE` overrides for the synth of `stage`, checked before anything starts.
+
+    Values stay strings, as `cdk synth -c` passes them; infra/config.py reads the flat keys
+    `eventpipe.<stage>.<setting>` and validates them. The same validation runs here first, so an unknown
+    setting or a bad value is one line and exit 2 instead of a failed start: in a process of its own
+    (`context_check`), as the synth runs, because the operator CLI never imports infra (import contract
+    "infra-ops-siblings"). Raises UsageError on a malformed pair, an unknown key, a key of another stage
+    or an invalid value."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise UsageError(f"-c {pair!r}: expected KEY=VALUE, e.g. -c eventpipe.{stage}.log_level=DEBUG")
+        match = CONTEXT_KEY_RE.match(key)
+        if match is None:
+            raise UsageError(f"-c {key}: unknown key; local mode accepts eventpipe.{stage}.SETTING")
+        if match["stage"] != stage:
+            raise UsageError(f"-c {key}: names stage {match['stage']!r}, but the stage started is {stage!r}")
+        overrides[key] = value
+    if overrides:
+        done = subprocess.run(
+            [sys.executable, "-m", "eventpipe.local.context_check", stage, json.dumps(overrides)],
+            cwd=project_root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        if done.returncode == USAGE_EXIT:
+            raise UsageError(reason)
+        if done.returncode != 0:
+            raise EventpipeError(f"checking the -c overrides failed: {reason}")
+    return overrides
 
 
 def template_is_stale(template: Path, project_root: Path = PROJECT_ROOT) -> bool:
@@ -53,10 +104,13 @@ def template_is_stale(template: Path, project_root: Path = PROJECT_ROOT) -> bool
     return False
 
 
-def ensure_template(stage: str, project_root: Path = PROJECT_ROOT) -> Path:
+def ensure_template(
+    stage: str, project_root: Path = PROJECT_ROOT, context: Mapping[str, str] | None = None
+) -> Path:
     """The synthesized template of `stage`; synthesized with app.py (no CDK CLI) when missing or stale,
-    so local mode and the tests always run the stack the sources describe."""
-    path = template_path(stage, project_root)
+    so local mode and the tests always run the stack the sources describe. `context` holds checked
+    overrides (`parse_context`) given to the synth as `cdk synth -c` gives them."""
+    path = template_path(stage, project_root, context)
     if not template_is_stale(path, project_root):
         return path
     lock_dir = project_root / ".eventpipe"
@@ -65,15 +119,20 @@ def ensure_template(stage: str, project_root: Path = PROJECT_ROOT) -> Path:
     with (lock_dir / "synth.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if template_is_stale(path, project_root):
-            _synthesize(stage, project_root, path)
+            _synthesize(stage, project_root, path, context or {})
     return path
 
 
-def _synthesize(stage: str, project_root: Path, path: Path) -> None:
+def cdk_json_context(project_root: Path) -> dict[str, Any]:
+    context: dict[str, Any] = json.loads((project_root / "cdk.json").read_text()).get("context", {})
+    return context
+
+
+def _synthesize(stage: str, project_root: Path, path: Path, overrides: Mapping[str, str]) -> None:
     if not (project_root / "app.py").exists():
         raise EventpipeError(f"{path} is missing and there is no app.py to synthesize it; run `make synth`")
-    cdk_json = json.loads((project_root / "cdk.json").read_text())
-    context = {**cdk_json.get("context", {}), "stage": stage}
+    # Command-line context wins over cdk.json's, as with `cdk synth -c`.
+    context = {**cdk_json_context(project_root), "stage": stage, **overrides}
     bin_dir = str(Path(sys.executable).parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Synthesized next to the template, then moved over it in one step: an emulator starting meanwhile
@@ -89,7 +148,7 @@ def _synthesize(stage: str, project_root: Path, path: Path) -> None:
         done = subprocess.run(
             [sys.executable, "app.py"], cwd=project_root, env=env, capture_output=True, text=True, check=False
         )
-        built = Path(outdir) / path.name
+        built = Path(outdir) / f"eventpipe-{stage}.template.json"
         if done.returncode != 0 or not built.exists():
             reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise EventpipeError(f"synthesizing eventpipe-{stage} failed: {reason}")

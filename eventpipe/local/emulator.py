@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import boto3
 
-from eventpipe.contract.errors import EventpipeError
+from eventpipe.contract.errors import EventpipeError, UsageError
 from eventpipe.contract.paths import PROJECT_ROOT
 from eventpipe.local.auth import LocalCredentials, sign_headers
 from eventpipe.local.state import (
@@ -56,11 +57,20 @@ class Emulator:
         state_dir: Path | None = None,
         detach: bool = False,
         timeout: float = 180.0,
+        context: Mapping[str, str] | None = None,
     ) -> Emulator:
         """Spawn the emulator process and return once the stack is deployed.
 
         detach=False ties the process to this handle (stop() or interpreter exit ends it);
-        detach=True starts it in its own session so it outlives the caller (`local start --detach`)."""
+        detach=True starts it in its own session so it outlives the caller (`local start --detach`).
+        `context`: CDK context overrides checked by `deploy.parse_context`; the template is synthesized
+        with them here (its own file in cdk.out) and deployed."""
+        if context:
+            if template is not None:
+                raise UsageError("-c overrides need the stack synthesized here: drop --template, or use one")
+            from eventpipe.local.deploy import ensure_template
+
+            template = ensure_template(stage, context=context)
         state_dir = prepare_state_dir(state_dir or default_state_dir())
         existing = read_state(state_dir)
         if existing and owns_process(existing):

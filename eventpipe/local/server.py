@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import boto3
+from botocore.config import Config
 
 from eventpipe.contract.errors import EventpipeError
 from eventpipe.contract.local_state import EVENTS_LOG, LOGS_DIR
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         template = args.template or ensure_template(args.stage)
         deployment = emulator.deploy(template, stack=f"eventpipe-{args.stage}")
+        emulator.event_sources.refresh()  # the stack's event source mappings poll before "ready"
         write_state(
             state_dir,
             {
@@ -162,7 +164,7 @@ def _watch_parent(parent_pid: int, stop: threading.Event) -> None:
 
 class RunningEmulator:
     def __init__(self, *, state_dir: Path, port: int, credentials: LocalCredentials) -> None:
-        from eventpipe.local.lambda_runtime import LambdaRuntime
+        from eventpipe.local.lambda_runtime import LambdaRuntime, SqsEventSources
 
         self.credentials = credentials
         self.hooks = moto_patches.Hooks(account=ACCOUNT, region=REGION)
@@ -197,7 +199,19 @@ class RunningEmulator:
             timing=Timing(scale=clock.scale),
             event_log=EventLog(state_dir / EVENTS_LOG),
         )
+        # Lambda's SQS pollers; the Lambda patch tells them when mappings change (H13).
+        clients = {"retries": {"max_attempts": 2, "mode": "standard"}, "max_pool_connections": 32}
+        self.event_sources = SqsEventSources(
+            sqs=self.session.client("sqs", endpoint_url=self.endpoint, config=Config(**clients)),
+            lambda_client=self.session.client("lambda", endpoint_url=self.endpoint, config=Config(**clients)),
+            endpoint_url=self.endpoint,
+            region=REGION,
+            invoke=self.runtime.invoke_sync,
+            clock=clock,
+            concurrency_cap=self.runtime.max_concurrency_per_function,
+        )
         self.hooks.engine, self.hooks.runtime = self.engine, self.runtime
+        self.hooks.event_sources = self.event_sources
         self._control = ThreadingHTTPServer(("127.0.0.1", 0), _control_handler(self))
         self.control_endpoint = f"http://127.0.0.1:{self._control.server_address[1]}"
         threading.Thread(target=self._control.serve_forever, name="control", daemon=True).start()
@@ -213,17 +227,26 @@ class RunningEmulator:
         )
 
     def idle(self, horizon: float) -> bool:
-        return not self.engine.busy(horizon) and not self.runtime.busy()
+        return (
+            not self.engine.busy(horizon) and not self.event_sources.busy(horizon) and not self.runtime.busy()
+        )
 
     def status(self) -> dict[str, Any]:
         return {
             "pending_deliveries": self.engine.pending(),
             "lambda_busy": self.runtime.busy(),
             "stats": dict(self.engine.stats),
+            "event_source_mappings": self.event_sources.status(),
         }
 
     def shutdown(self) -> None:
-        for stop in (self.runtime.shutdown, self.engine.shutdown, self._control.shutdown, self._moto.stop):
+        for stop in (
+            self.event_sources.shutdown,
+            self.runtime.shutdown,
+            self.engine.shutdown,
+            self._control.shutdown,
+            self._moto.stop,
+        ):
             try:
                 stop()
             except Exception:  # keep stopping the other parts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import (
@@ -25,7 +25,7 @@ from eventpipe.ops.cli_support import (
     out,
     print_json,
 )
-from eventpipe.ops.context import FORWARDER, OpsContext
+from eventpipe.ops.context import FORWARDER
 from eventpipe.ops.deadletters import peek
 from eventpipe.ops.redrive import FAILED, REDRIVEN, SKIPPED, WOULD_REDRIVE, Outcome, Redrive, deliverer_for
 from eventpipe.ops.timeparse import format_age, format_time
@@ -38,7 +38,8 @@ dlq_app = typer.Typer(help="Inspect and redrive dead letters, per consumer.", no
 def dlq_list(
     shared: Shared,
 ) -> None:
-    """Every consumer's rule DLQ and failure queue (and the forwarder's DLQ): depth, oldest message age.
+    """Every consumer's rule DLQ and failure queue (and the forwarder's and range worker's DLQs): depth,
+    oldest message age.
 
     Oldest age: CloudWatch ApproximateAgeOfOldestMessage on AWS; else the oldest peeked SentTimestamp.
 
@@ -63,10 +64,6 @@ def dlq_list(
     out.print(table)
 
 
-def _dlq_owner(ctx: OpsContext, name: str) -> Any:
-    return ctx.forwarder() if name == FORWARDER else ctx.deployed_consumer(name)
-
-
 @dlq_app.command("peek")
 @operator_command
 def dlq_peek(
@@ -86,7 +83,7 @@ def dlq_peek(
       eventpipe dlq peek -c audit --per-queue 50 --json
     """
     ctx = shared.context()
-    owner = _dlq_owner(ctx, consumer)
+    owner = ctx.component(consumer)
     letters = [
         letter
         for role, url in owner.queues.items()
@@ -129,6 +126,7 @@ def dlq_redrive(
     """Re-deliver dead letters to the failed consumer only (never to the whole bus).
 
     Sources: the rule DLQ (the event) and the Lambda failure queue (the record's requestPayload).
+    `--consumer range-worker` sends dead range tasks back to the range work queue.
 
     A message is deleted only after its re-delivery was accepted: an interruption loses nothing.
 
@@ -146,7 +144,7 @@ def dlq_redrive(
             "refuses aws.* sources: re-copy the objects instead (docs/operations.md, 'Forwarder DLQ')"
         )
     ctx = shared.context()
-    target = ctx.deployed_consumer(consumer)
+    target = ctx.component(consumer)
     deliverer = deliverer_for(ctx, target)
     counts = {REDRIVEN: 0, WOULD_REDRIVE: 0, FAILED: 0, SKIPPED: 0}
     redrive = Redrive(ctx.client("sqs"), target, deliverer, dry_run=dry_run)

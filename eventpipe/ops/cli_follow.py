@@ -130,7 +130,7 @@ def logs(
       eventpipe logs delete-sync --since 1h --stack eventpipe-prod
     """
     ctx = shared.context()
-    function_name = ctx.deployed_consumer(consumer).function_name
+    function_name = ctx.component(consumer).function_name  # a consumer or the range worker
     if not function_name:
         raise UsageError(f"consumer {consumer!r} has no Lambda function: its target keeps no log")
     start = parse_time(since)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from eventpipe.ops import inspect, reconcile
 from eventpipe.ops.cli_support import Shared, err, operator_command, out, print_json, show_error
+from functions.core.domain.table_layout import NATURAL_KEY_SORT
 
 Key = Annotated[str, typer.Argument(help="Object key in the ingest bucket, e.g. people/team.jsonl.")]
 VersionId = Annotated[
@@ -72,7 +74,10 @@ def object_(key: Key, shared: Shared, version_id: VersionId = None) -> None:
         out.print(table)
     if version_id:
         out.print(f"version {version_id} mirrored: {'yes' if data['version_mirrored'] else 'no'}")
-    out.print(f"records: {data['records']}, rejected: {data['rejected']}")
+    out.print(
+        f"records: {data['records']}, rejected: {data['rejected']} "
+        f"(key layout {state['layout'] if state else '-'}, partitions read: {data['partitions_read']})"
+    )
     report = data["rejects_report"]
     if report and report["exists"]:
         entries = Table(title=f"rejects report {report['key']}")
@@ -89,6 +94,9 @@ def object_(key: Key, shared: Shared, version_id: VersionId = None) -> None:
 def records(key: Key, shared: Shared) -> None:
     """The object's records in order (position-keyed, then natural-key items); JSON Lines with --json.
 
+    Position-keyed items are read from the partitions `<key>#00`..`<key>#63` their state item
+    vouches for (and `<key>` itself for an object committed by key layout 1), merged in position order.
+
     Examples:
 
       eventpipe records people/team.jsonl --local
@@ -103,10 +111,27 @@ def records(key: Key, shared: Shared) -> None:
     table = Table(title=key)
     for column in ("position", "item", "record"):
         table.add_column(column, overflow="fold")
+    counts: Counter[str] = Counter()
     for row in rows:
-        item = row["sk"] if row["pk"] == key else f"{row['pk']}"
+        kind, item = _item_label(key, str(row["pk"]), str(row["sk"]))
+        counts[kind] += 1
         table.add_row(str(row["position"]), item, json.dumps(row["data"], ensure_ascii=False))
     out.print(table)
+    out.print(
+        f"{sum(counts.values())} records: {counts['position'] + counts['legacy']} position-keyed "
+        f"({counts['legacy']} of them under layout 1), {counts['natural']} natural-key",
+        markup=False,
+    )
+
+
+def _item_label(key: str, pk: str, sk: str) -> tuple[str, str]:
+    """What kind of item a record row is, and how the table shows its key: `#NN` (the layout-2 shard),
+    `layout 1` (pk = the object key), or the natural key's partition."""
+    if pk == key:
+        return "legacy", "layout 1"
+    if sk == NATURAL_KEY_SORT:
+        return "natural", pk
+    return "position", pk.removeprefix(key)
 
 
 @operator_command
@@ -114,7 +139,7 @@ def reconcile_(shared: Shared, prefix: Prefix = "", repair: Repair = False) -> N
     """Prove the table equals the bucket: report drift per object; exit 1 while drift remains.
 
     Drift: missing_state, not_mirrored, stale_version, stale_records, count_mismatch,
-    records_for_absent_object, state_for_absent_object, dirty, lease_overdue.
+    records_for_absent_object, state_for_absent_object, dirty, lease_overdue, legacy_layout.
 
     Examples:
 

@@ -40,6 +40,7 @@ DEFAULT_STACK = "eventpipe-dev"
 FORWARDER_RULE_ARN = outputs.FORWARDER_PREFIX + outputs.RULE_ARN
 LOCAL_ENV_FLAG = "EVENTPIPE_LOCAL"
 FORWARDER = "forwarder"
+RANGE_WORKER = "range-worker"
 
 _STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
 # Standard retry mode absorbs throttling on AWS; short timeouts keep a dead local endpoint quick to report.
@@ -82,6 +83,9 @@ class ConsumerResources:
     function_name: str | None = None
     failure_queue_url: str | None = None
     pattern: Mapping[str, Any] | None = None  # from the registry; the deployed rule may differ
+    # The range worker only: its work queue (where redriven tasks go) and that queue's DLQ.
+    work_queue_url: str | None = None
+    tasks_dlq_url: str | None = None
 
     @property
     def deployed(self) -> bool:
@@ -93,8 +97,9 @@ class ConsumerResources:
 
     @property
     def queues(self) -> dict[str, str]:
-        """Dead-letter queues by role: `dlq` (rule could not deliver), `failures` (Lambda failed)."""
-        found = {"dlq": self.dlq_url, "failures": self.failure_queue_url}
+        """Dead-letter queues by role: `dlq` (rule could not deliver), `failures` (Lambda failed),
+        `tasks` (range tasks the range worker failed on `maxReceiveCount` times)."""
+        found = {"dlq": self.dlq_url, "failures": self.failure_queue_url, "tasks": self.tasks_dlq_url}
         return {role: url for role, url in found.items() if url}
 
 
@@ -209,6 +214,40 @@ class OpsContext:
             dlq_url=self.outputs.get(outputs.FORWARDER_PREFIX + outputs.DLQ_URL),
             target_arn=self.outputs.get(outputs.EVENT_BUS_ARN),
         )
+
+    def range_worker(self) -> ConsumerResources | None:
+        """The fan-out's range worker, shown beside the consumers because its work queue has a DLQ;
+        None when the stack has none (no consumer starts fan-outs)."""
+        prefix = outputs.RANGE_WORKER_PREFIX
+        dlq_url = self.outputs.get(prefix + outputs.DLQ_URL)
+        if not dlq_url:
+            return None
+        return ConsumerResources(
+            name=RANGE_WORKER,
+            rule_arn=None,
+            rule_name=None,
+            dlq_url=None,
+            target_arn=None,
+            function_name=self.outputs.get(prefix + outputs.FUNCTION_NAME),
+            work_queue_url=self.outputs.get(prefix + outputs.QUEUE_URL),
+            tasks_dlq_url=dlq_url,
+        )
+
+    def dead_letter_owners(self) -> list[ConsumerResources]:
+        """Everything with dead-letter queues: the consumers, the forwarder, the range worker."""
+        range_worker = self.range_worker()
+        return [*self.consumers(), self.forwarder(), *([range_worker] if range_worker else [])]
+
+    def component(self, name: str) -> ConsumerResources:
+        """A deployed consumer, the forwarder or the range worker, by name (`eventpipe dlq|logs -c NAME`)."""
+        if name == FORWARDER:
+            return self.forwarder()
+        if name == RANGE_WORKER:
+            range_worker = self.range_worker()
+            if range_worker is None:
+                raise EventpipeError(f"stack {self.stack} has no range worker (no consumer starts fan-outs)")
+            return range_worker
+        return self.deployed_consumer(name)
 
     def _consumer(self, name: str, pattern: Mapping[str, Any] | None) -> ConsumerResources:
         prefix = pascal_case(name)

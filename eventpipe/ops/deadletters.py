@@ -4,6 +4,9 @@
   message attributes ERROR_CODE, ERROR_MESSAGE, RULE_ARN, TARGET_ARN, RETRY_ATTEMPTS say why.
 - A Lambda consumer's failure queue (`failures`) gets Lambda's on-failure destination records: the
   original event is `requestPayload`, the error is in `responsePayload` / `requestContext.condition`.
+- The range work DLQ (`tasks`) gets the range tasks the range worker failed on 3 times, moved there
+  unchanged by SQS (the queue's redrive policy): the body is the task, a JSON object; no error is
+  attached (the worker's logs and its Errors alarm say why).
 
 Reading is always receive -> (work) -> release or delete: a message received here stays invisible
 only while this process holds it, and is released (visibility 0) when the process is done with it.
@@ -20,6 +23,7 @@ from urllib.parse import unquote_plus
 
 DLQ = "dlq"
 FAILURES = "failures"
+TASKS = "tasks"
 _BATCH = 10  # SQS maximum per ReceiveMessage / ChangeMessageVisibilityBatch
 
 
@@ -41,6 +45,9 @@ class DeadLetter:
 
     @property
     def event_id(self) -> str | None:
+        if self.payload and self.queue_role == TASKS:
+            event = self.payload.get("event")
+            return _text(event.get("event_id")) if isinstance(event, dict) else None
         return _text(self.payload.get("id")) if self.payload else None
 
     @property
@@ -48,6 +55,9 @@ class DeadLetter:
         """The object key as users know it: S3 events carry it URL-encoded form-style (space as `+`)."""
         if not self.payload:
             return None
+        if self.queue_role == TASKS:  # a range task carries its decoded event (range_task.py)
+            event = self.payload.get("event")
+            return _text(event.get("key")) if isinstance(event, dict) else None
         detail = self.payload.get("detail")
         obj = detail.get("object") if isinstance(detail, dict) else None
         key = _text(obj.get("key")) if isinstance(obj, dict) else None
@@ -101,6 +111,9 @@ def parse_message(message: Mapping[str, Any], queue_role: str) -> DeadLetter:
         return letter
     if not isinstance(body, dict):
         letter.problem = "body is not a JSON object"
+        return letter
+    if queue_role == TASKS:
+        letter.payload = body  # re-delivered as is: its shape is the range worker's business
         return letter
     if queue_role == FAILURES:
         _read_destination_record(letter, body)

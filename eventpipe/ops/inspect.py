@@ -1,14 +1,16 @@
 """One object seen through the table and the buckets: its state item, its records, its rejects report.
 
 Layout (docs/data-model.md): the state item is `pk = object#<bucket>/<key>`, `sk = state`; position-keyed
-records are `pk = <key>`, `sk` = the zero-padded position; natural-key records are found through the
-`by-owner` index (KEYS_ONLY, so each is read back with a consistent BatchGetItem). The rejects report of
-the committed version is at `report_key(bucket, key, sequencer)`.
+records are spread over `pk = <key>#00`..`<key>#63` (layout 2; `pk = <key>` under layout 1), `sk` = the
+zero-padded position, read in order by eventpipe/ops/object_records.py; natural-key records are found
+through the `by-owner` index (KEYS_ONLY, so each is read back with a consistent BatchGetItem). The rejects
+report of the committed version is at `report_key(bucket, key, sequencer)`.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -21,13 +23,12 @@ from botocore.exceptions import ClientError
 
 from eventpipe.contract import outputs
 from eventpipe.ops.context import OpsContext
+from eventpipe.ops.object_records import Span, position_items
 from functions.core.domain.datasets import DatasetRegistry
 from functions.core.domain.rejects_report import report_key
-from functions.core.domain.table_layout import NATURAL_KEY_SORT, POSITION_WIDTH, state_key
+from functions.core.domain.table_layout import LEGACY_LAYOUT, NATURAL_KEY_SORT, state_key
 
 OWNER_INDEX = "by-owner"
-_FIRST_POSITION = "0".zfill(POSITION_WIDTH)
-_LAST_POSITION = "9" * POSITION_WIDTH
 _BATCH_GET = 100  # DynamoDB BatchGetItem maximum keys per request
 _deserializer = TypeDeserializer()
 
@@ -63,35 +64,38 @@ def state_item(ctx: OpsContext, key: str) -> dict[str, Any] | None:
     return plain(found) if found else None
 
 
-def record_items(ctx: OpsContext, key: str, *, projection: str | None = None) -> Iterator[dict[str, Any]]:
-    """The object's record items (raw DynamoDB format), streamed page by page: position-keyed ones in
-    position order, then natural-key ones (found through the `by-owner` index) in position order."""
+def record_items(
+    ctx: OpsContext,
+    key: str,
+    *,
+    span: Span | None = None,
+    projection: str | None = None,
+    ordered: bool = True,
+) -> Iterator[dict[str, Any]]:
+    """The object's record items (raw DynamoDB format), streamed page by page: position-keyed ones from
+    the partitions of `span` (default: those its state item vouches for, `Span.of_state`), then
+    natural-key ones (found through the `by-owner` index); each group in position order when `ordered`
+    (a `projection` must then name `sk`), else as read (memory: one page)."""
+    if span is None:
+        span = Span.of_state(state_item(ctx, key))
     dynamodb, table = ctx.client("dynamodb"), ctx.output(outputs.TABLE_NAME)
     owner = f"{ctx.output(outputs.BUCKET_NAME)}/{key}"
-    query: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
-        "FilterExpression": "#owner = :owner",
-        "ExpressionAttributeNames": {"#owner": "owner"},
-        "ExpressionAttributeValues": {
-            ":pk": {"S": key},
-            ":first": {"S": _FIRST_POSITION},
-            ":last": {"S": _LAST_POSITION},
-            ":owner": {"S": owner},
-        },
-        "ConsistentRead": True,
-    }
-    if projection:
-        query["ProjectionExpression"] = projection
-    for page in dynamodb.get_paginator("query").paginate(**query):
-        yield from page.get("Items", [])
+    yield from position_items(
+        dynamodb, table, key, owner=owner, span=span, projection=projection, ordered=ordered
+    )
     if not datasets().for_key(key).has_natural_key:
         return
-    natural = list(_natural_items(ctx, owner, projection))  # one object's natural keys: bounded by it
+    natural = _natural_items(ctx, owner, projection)
+    if not ordered:
+        yield from natural
+        return
+    # Sorting holds the object's natural-key items at once: bounded by one object, not by the table.
     yield from sorted(natural, key=lambda item: int(item.get("position", {}).get("N", "0")))
 
 
 def _natural_items(ctx: OpsContext, owner: str, projection: str | None) -> Iterator[dict[str, Any]]:
+    """The natural-key items `owner` owns, 100 index entries at a time (KEYS_ONLY index, eventually
+    consistent: each item is read back consistently and kept only if the object still owns it)."""
     pages = (
         ctx.client("dynamodb")
         .get_paginator("query")
@@ -103,14 +107,14 @@ def _natural_items(ctx: OpsContext, owner: str, projection: str | None) -> Itera
             ExpressionAttributeValues={":owner": {"S": owner}},
         )
     )
-    keys = [
+    keys = (
         {"pk": item["pk"], "sk": item["sk"]}
         for page in pages
         for item in page.get("Items", [])
         if item["sk"]["S"] == NATURAL_KEY_SORT
-    ]
-    for start in range(0, len(keys), _BATCH_GET):
-        request: dict[str, Any] = {"Keys": keys[start : start + _BATCH_GET], "ConsistentRead": True}
+    )
+    while batch := list(itertools.islice(keys, _BATCH_GET)):
+        request: dict[str, Any] = {"Keys": batch, "ConsistentRead": True}
         if projection:
             request["ProjectionExpression"] = f"{projection}, #owner"
             request["ExpressionAttributeNames"] = {"#owner": "owner"}
@@ -192,7 +196,8 @@ def describe(ctx: OpsContext, key: str, *, version_id: str | None = None) -> dic
     """Everything about one object: bucket, state, counts, rejects, the last event that touched it."""
     bucket = ctx.output(outputs.BUCKET_NAME)
     state = state_item(ctx, key)
-    count = sum(1 for _ in record_items(ctx, key, projection="pk, sk"))
+    span = Span.of_state(state)
+    count = sum(1 for _ in record_items(ctx, key, span=span, projection="pk, sk", ordered=False))
     expires = (state or {}).get("lease_expires")
     lease = None
     if state and state.get("lease_token"):
@@ -230,8 +235,11 @@ def describe(ctx: OpsContext, key: str, *, version_id: str | None = None) -> dic
             "record_count": state.get("record_count"),
             "rejected_count": state.get("rejected_count"),
             "last_position": state.get("last_position"),
+            "layout": state.get("layout", LEGACY_LAYOUT),
         },
         "records": count,
+        # the partitions read for that count (layout 2 shards `<key>#NN`, plus `<key>` under layout 1)
+        "partitions_read": len(span.partitions(key)),
         "rejected": (state or {}).get("rejected_count", 0),
         "rejects_report": _rejects(ctx, key, state),
         "last_event": None

@@ -105,7 +105,8 @@ class QueueRow:
 
 
 def dead_letter_queues(ctx: OpsContext, *, with_age: bool = True) -> list[QueueRow]:
-    """Every rule DLQ and failure queue (consumers, then the forwarder), with depth and oldest age.
+    """Every rule DLQ and failure queue (consumers, then the forwarder) and the range work DLQ, with
+    depth and oldest age.
 
     Oldest age: on AWS the CloudWatch metric ApproximateAgeOfOldestMessage (SQS has no such queue
     attribute); when it has no datapoint yet, and always in local mode, the age of the oldest peeked
@@ -113,7 +114,7 @@ def dead_letter_queues(ctx: OpsContext, *, with_age: bool = True) -> list[QueueR
     """
     sqs = ctx.client("sqs")
     rows = []
-    for consumer in [*ctx.consumers(), ctx.forwarder()]:
+    for consumer in ctx.dead_letter_owners():
         for role, url in consumer.queues.items():
             depth = queue_depth(sqs, url)
             age = None

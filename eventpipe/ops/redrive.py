@@ -1,4 +1,5 @@
-"""Redrive: re-deliver each dead letter to the one consumer that failed, never to the whole bus.
+"""Redrive: re-deliver each dead letter to the one consumer that failed, never to the whole bus (and a
+dead range task to the range work queue).
 
 Publishing dead letters back to the bus (what most tools do) makes every other rule see the event
 again. Here the event goes straight to the failed consumer's target, with the same API EventBridge
@@ -107,7 +108,10 @@ class BusDeliverer:
 
 
 def deliverer_for(ctx: OpsContext, consumer: ConsumerResources) -> Deliverer:
-    """The deliverer matching the consumer's target kind (from its `<P>TargetArn` output)."""
+    """The deliverer matching the consumer's target kind (from its `<P>TargetArn` output); the range
+    worker's dead tasks go back to its work queue, whose event source hands them to the worker again."""
+    if consumer.work_queue_url:
+        return SqsDeliverer(ctx.client("sqs"), consumer.work_queue_url)
     if not consumer.target_arn:
         raise EventpipeError(f"consumer {consumer.name!r} has no TargetArn output in {ctx.stack}")
     arn = consumer.target_arn

@@ -415,6 +415,8 @@ class Smoke:
         return self._state().get("status") == "deleted"
 
     def _owned_items(self) -> list[dict[str, Any]]:
+        """Every item the canary owns, whatever its partition (key layout 2 spreads an object over
+        `<key>#NN`; layout 1 used `<key>`): found through the `by-owner` index, one Query."""
         dynamodb = self.ctx.client("dynamodb")
         keys = dynamodb.query(
             TableName=self.table,

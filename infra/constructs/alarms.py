@@ -164,6 +164,11 @@ FUNCTION_FAILURE_METRICS: tuple[AlarmedMetric, ...] = (
     FUNCTION_ASYNC_EVENTS_DROPPED,
     FUNCTION_DESTINATION_DELIVERY_FAILURES,
 )
+"""A function EventBridge invokes asynchronously."""
+POLLED_FUNCTION_FAILURE_METRICS: tuple[AlarmedMetric, ...] = (FUNCTION_ERRORS, FUNCTION_THROTTLES)
+"""A function an SQS event source mapping invokes (synchronously): AsyncEventsDropped and
+DestinationDeliveryFailures are only published for asynchronous invocations, so alarms on them could
+never fire; the queue's redrive policy and its DLQ depth alarm take their place."""
 
 
 def describe(subject: str, what_broke: str, runbook: str) -> str:
@@ -251,17 +256,28 @@ def rule_failure_alarms(
 
 
 def function_failure_alarms(
-    scope: Construct, *, function: lambda_.IFunction, topic: sns.ITopic, subject: str
+    scope: Construct,
+    *,
+    function: lambda_.IFunction,
+    topic: sns.ITopic,
+    subject: str,
+    metrics: tuple[AlarmedMetric, ...] = FUNCTION_FAILURE_METRICS,
+    explanations: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[cloudwatch.Alarm]:
-    """Errors, Throttles, AsyncEventsDropped and DestinationDeliveryFailures of one function."""
-    return [
-        metric_alarm(
-            scope,
-            f"{metric.key}Alarm",
-            metric=metric,
-            dimensions={"FunctionName": function.function_name},
-            topic=topic,
-            description=describe(subject, metric.what_broke, metric.runbook),
+    """One alarm per metric of `metrics` (default: an asynchronously invoked function's Errors,
+    Throttles, AsyncEventsDropped and DestinationDeliveryFailures). `explanations` replaces a metric's
+    (what broke, runbook section) by its key, for a function whose failures take another path."""
+    alarms = []
+    for metric in metrics:
+        what_broke, runbook = (explanations or {}).get(metric.key, (metric.what_broke, metric.runbook))
+        alarms.append(
+            metric_alarm(
+                scope,
+                f"{metric.key}Alarm",
+                metric=metric,
+                dimensions={"FunctionName": function.function_name},
+                topic=topic,
+                description=describe(subject, what_broke, runbook),
+            )
         )
-        for metric in FUNCTION_FAILURE_METRICS
-    ]
+    return alarms

@@ -40,6 +40,7 @@ from infra.constructs.encrypted_topics import EncryptedTopics
 from infra.constructs.functions_package import FunctionsPackage
 from infra.constructs.guarded_rule import GuardedRule, RetrySettings
 from infra.constructs.log_groups import log_group
+from infra.constructs.project_function import DataResources
 from infra.constructs.records_table import RecordsTable
 from infra.constructs.secure_queue import secure_queue
 from infra.nag import acknowledge
@@ -60,6 +61,11 @@ class SharedResources:
     functions: FunctionsPackage | None
     topics: EncryptedTopics
     alarm_topic: sns.ITopic
+    fanout_queue: sqs.IQueue | None = None  # the range work queue, when a consumer starts fan-outs
+
+    @property
+    def data(self) -> DataResources:
+        return DataResources(self.ingest_bucket, self.rejects_bucket, self.records)
 
 
 class ConsumerConstruct(Construct):
@@ -163,10 +169,9 @@ class ConsumerConstruct(Construct):
             target=target,
             config=shared.config,
             package=shared.functions,
-            ingest_bucket=shared.ingest_bucket,
-            rejects_bucket=shared.rejects_bucket,
-            records=shared.records,
+            data=shared.data,
             alarm_topic=shared.alarm_topic,
+            fanout_queue=shared.fanout_queue,
         )
         self.function, self.failure_queue = function.function, function.failure_queue
         return function

@@ -24,11 +24,13 @@ def secure_queue(
     no_dlq_reason: str = END_OF_FAILURE_PATH,
     retention: Duration = MAX_RETENTION,
     retain: bool = False,
+    dead_letter_queue: sqs.DeadLetterQueue | None = None,
+    visibility_timeout: Duration | None = None,
 ) -> sqs.Queue:
-    """An encrypted TLS-only queue. `purpose` and `no_dlq_reason` explain (to cdk-nag's SQS3 and to
-    readers) why the queue has no redrive DLQ of its own. `retain=True` (dead-letter and failure
-    queues of a stage that retains data) keeps the queue and its messages, the evidence of what
-    failed, when CloudFormation replaces it or deletes the stack."""
+    """An encrypted TLS-only queue. Without `dead_letter_queue`, `purpose` and `no_dlq_reason` explain
+    (to cdk-nag's SQS3 and to readers) why the queue has no redrive DLQ of its own. `retain=True`
+    (dead-letter and failure queues of a stage that retains data) keeps the queue and its messages,
+    the evidence of what failed, when CloudFormation replaces it or deletes the stack."""
     queue = sqs.Queue(
         scope,
         construct_id,
@@ -36,6 +38,9 @@ def secure_queue(
         enforce_ssl=True,
         retention_period=retention,
         removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        dead_letter_queue=dead_letter_queue,
+        visibility_timeout=visibility_timeout,
     )
-    acknowledge(queue, "AwsSolutions-SQS3", f"This queue is {purpose}: {no_dlq_reason}.")
+    if dead_letter_queue is None:
+        acknowledge(queue, "AwsSolutions-SQS3", f"This queue is {purpose}: {no_dlq_reason}.")
     return queue

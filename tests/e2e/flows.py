@@ -20,6 +20,8 @@ from urllib.parse import unquote_plus
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from functions.core.domain.table_layout import record_key
+
 T = TypeVar("T")
 _DESERIALIZER = TypeDeserializer()
 OWNER_INDEX = "by-owner"
@@ -166,7 +168,8 @@ def people(count: int, *, tag: str) -> list[dict[str, Any]]:
 
 
 def upload_creates_items(pipeline: Pipeline) -> float:
-    """Given a new JSON Lines object, its records appear as items keyed by object key and position.
+    """Given a new JSON Lines object, its records appear as items keyed by object key and position
+    (key layout 2: `pk = <key>#<shard>`, table_layout.record_key).
     Returns the latency from PutObject to the last item being visible, in seconds."""
     key = pipeline.key("upload.jsonl")
     records = people(3, tag="upload")
@@ -175,7 +178,9 @@ def upload_creates_items(pipeline: Pipeline) -> float:
     stored = pipeline.records_matching(key, records, version_id=version)
     latency = time.monotonic() - started
     # Positions count from 1 (position 0 in a rejects report means the object as a whole).
-    assert [(r.pk, r.position) for r in stored] == [(key, 1), (key, 2), (key, 3)]
+    assert [(r.pk, r.sk, r.position) for r in stored] == [
+        (record_key(key, p)["pk"]["S"], record_key(key, p)["sk"]["S"], p) for p in (1, 2, 3)
+    ]
     return latency
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_template import Synthesized, notifies_topic
+from infra_template import Synthesized, notifies_topic, queue_depth_alarms
 from stack_fixtures import CDK_CONTEXT, REPO_ROOT, synth
 
 DOCUMENTED_METRICS: dict[str, frozenset[str]] = {
@@ -175,7 +175,11 @@ def test_every_alarm_description_names_an_existing_runbook_section(stack: Synthe
 
 
 def test_every_lambda_consumer_alarms_on_errors_throttles_drops_and_lost_failures(stack: Synthesized) -> None:
-    functions = [stack.output_ref(k) for k in stack.outputs if k.endswith("FunctionName")]
+    functions = [
+        stack.output_ref(k)
+        for k in stack.outputs
+        if k.endswith("FunctionName") and k != "RangeWorkerFunctionName"
+    ]
     topic_id = stack.output_ref("AlarmTopicArn")
 
     assert functions
@@ -190,6 +194,27 @@ def test_every_lambda_consumer_alarms_on_errors_throttles_drops_and_lost_failure
         for alarm in on_function.values():
             assert alarm["Threshold"] == 1
             assert notifies_topic(alarm, topic_id)
+
+
+def test_the_range_worker_alarms_on_errors_throttles_and_dead_tasks(stack: Synthesized) -> None:
+    # Invoked synchronously by its SQS event source: the asynchronous-invocation metrics are never
+    # published for it, so its failure path is the work queue's DLQ, watched by a depth alarm.
+    function_id = stack.output_ref("RangeWorkerFunctionName")
+    dlq_id = stack.output_ref("RangeWorkerDlqUrl")
+    topic_id = stack.output_ref("AlarmTopicArn")
+    on_function = {
+        a["MetricName"]: a
+        for a in alarms(stack).values()
+        if a["Namespace"] == "AWS/Lambda"
+        and a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+    }
+    (dead_tasks,) = queue_depth_alarms(stack, dlq_id)
+
+    assert set(on_function) == {"Errors", "Throttles"}
+    for alarm in [*on_function.values(), dead_tasks]:
+        assert alarm["Threshold"] == 1
+        assert notifies_topic(alarm, topic_id)
+        assert alarm["AlarmDescription"].endswith("Runbook: docs/operations.md#8-fan-out-the-range-worker")
 
 
 # --- reusing an existing alarm topic ------------------------------------------------------------

@@ -70,6 +70,25 @@ def test_flat_command_line_context_wins_over_the_block_and_is_parsed() -> None:
     assert config.function_memory_mb == {"ingest": 2048}
 
 
+def test_fanout_settings_default_and_take_the_command_line_form_of_the_issue() -> None:
+    defaults = config_from({})
+    # `eventpipe local start -c eventpipe.dev.fanout_threshold_bytes=1048576` (issue 12) delivers a string.
+    small = config_from(
+        {
+            "eventpipe.dev.fanout_threshold_bytes": "1048576",
+            "eventpipe.dev.writers": "1",
+            "eventpipe.dev.fanout_max_concurrency": "1000",
+        }
+    )
+
+    assert (defaults.fanout_threshold_bytes, defaults.writers, defaults.fanout_max_concurrency) == (
+        64 * 1024 * 1024,
+        16,
+        4,
+    )
+    assert (small.fanout_threshold_bytes, small.writers, small.fanout_max_concurrency) == (1048576, 1, 1000)
+
+
 def test_unknown_stage_uses_the_common_defaults() -> None:
     config = config_from({"stage": "feature-x"})
 
@@ -91,6 +110,13 @@ def test_unknown_stage_uses_the_common_defaults() -> None:
         ("log_level", "LOUD", "must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"),
         ("function_memory_mb", {"audit": 512}, "'audit' is not a Lambda consumer"),
         ("function_memory_mb", {"ingest": 64}, "'ingest' must be an integer between 128 and 10240"),
+        ("fanout_threshold_bytes", 1024 * 1024 - 1, "must be an integer between 1048576 and 536870912"),
+        ("fanout_threshold_bytes", 512 * 1024 * 1024 + 1, "must be an integer between 1048576 and 536870912"),
+        ("writers", 0, "must be an integer between 1 and 64, got 0"),
+        ("writers", 65, "must be an integer between 1 and 64, got 65"),
+        # The SQS event source's MaximumConcurrency accepts 2..1000 (CloudFormation ScalingConfig).
+        ("fanout_max_concurrency", 1, "must be an integer between 2 and 1000, got 1"),
+        ("fanout_max_concurrency", 1001, "must be an integer between 2 and 1000, got 1001"),
         ("archive_retention_dayz", 5, "unknown key"),
     ],
 )

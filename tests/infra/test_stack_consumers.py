@@ -173,10 +173,23 @@ def test_lambda_function_runtime_packaging_and_environment(case: Any) -> None:
     assert function["Timeout"] == 300
     assert function["MemorySize"] == config.memory_mb(consumer)
     assert function["Handler"] == consumer.handler
+    # A function that writes the table gets its writer pool size; one that starts fan-outs, the queue
+    # and threshold (ingest); nothing else gets either.
+    pool = {"WRITERS": str(config.writers)} if consumer.target.writes_table else {}
+    fanout = (
+        {
+            "FANOUT_QUEUE_URL": {"Ref": synth.output_ref("RangeWorkerQueueUrl")},
+            "FANOUT_THRESHOLD_BYTES": str(config.fanout_threshold_bytes),
+        }
+        if consumer.target.starts_fanout
+        else {}
+    )
     assert function["Environment"]["Variables"] == {
         "TABLE_NAME": {"Ref": synth.output_ref("TableName")},
         "REJECTS_BUCKET": {"Ref": synth.output_ref("RejectsBucketName")},
         "MAX_JSON_ARRAY_BYTES": str(config.max_json_array_bytes),
+        **pool,
+        **fanout,
         "POWERTOOLS_SERVICE_NAME": consumer.name,
         "POWERTOOLS_METRICS_NAMESPACE": "eventpipe",
         "POWERTOOLS_LOG_LEVEL": config.log_level,
@@ -254,6 +267,7 @@ def test_every_contract_output_exists(dev: Synthesized) -> None:
     expected = {
         "BucketName", "RejectsBucketName", "EventBusName", "EventBusArn", "ArchiveName", "ArchiveArn",
         "TableName", "AuditQueueUrl", "AlarmTopicArn", "ForwarderRuleArn", "ForwarderDlqUrl",
+        "RangeWorkerFunctionName", "RangeWorkerQueueUrl", "RangeWorkerDlqUrl",
     }  # fmt: skip
     for consumer in CONSUMERS:
         suffixes = ["RuleArn", "RuleName", "DlqUrl", "TargetArn"]

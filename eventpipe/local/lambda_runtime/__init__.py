@@ -8,6 +8,7 @@ hands every invocation to this runtime. One module per concern:
 - `environments` / `worker`: warm worker processes and the script they run;
 - `invoker`: one invocation in a warm environment, with the function's START/END/REPORT log;
 - `async_invocations`: Lambda's async retries, event age and destination records;
+- `sqs_event_sources`: SQS event source mappings (pollers, batches, partial batch responses);
 - `runtime`: `LambdaRuntime`, which composes them.
 """
 
@@ -20,6 +21,7 @@ from eventpipe.local.lambda_runtime.config import (
 from eventpipe.local.lambda_runtime.invoker import InvokeResult, default_concurrency
 from eventpipe.local.lambda_runtime.runtime import LambdaRuntime
 from eventpipe.local.lambda_runtime.sandbox import FunctionsEnvironmentMissingError
+from eventpipe.local.lambda_runtime.sqs_event_sources import SqsEventSources, SqsMapping
 
 __all__ = [
     "AsyncConfig",
@@ -28,6 +30,8 @@ __all__ = [
     "FunctionsEnvironmentMissingError",
     "InvokeResult",
     "LambdaRuntime",
+    "SqsEventSources",
+    "SqsMapping",
     "default_concurrency",
     "function_name_of",
 ]

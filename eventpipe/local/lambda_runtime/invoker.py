@@ -103,6 +103,10 @@ class Invoker:
             return InvokeResult(200, json.dumps(error).encode(), "Unhandled", request_id)
         return InvokeResult(200, outcome.result or b"null", None, request_id)
 
+    @property
+    def max_workers_per_function(self) -> int:
+        return self._max_workers
+
     def warm_worker_pids(self, function_name: str) -> list[int]:
         pool = self._pools.get(function_name)
         return pool.pids() if pool else []

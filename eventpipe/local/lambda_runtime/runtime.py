@@ -120,6 +120,11 @@ class LambdaRuntime:
         with self._lock:
             return self._in_flight > 0
 
+    @property
+    def max_concurrency_per_function(self) -> int:
+        """How many invocations of one function run at once (its warm environments)."""
+        return self._invoker.max_workers_per_function
+
     def warm_worker_pids(self, function_name_or_arn: str) -> list[int]:
         """Process ids of the function's idle warm environments (for diagnostics and tests)."""
         return self._invoker.warm_worker_pids(function_name_of(function_name_or_arn))

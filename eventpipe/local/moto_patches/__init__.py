@@ -6,7 +6,8 @@ the patches reach the event engine and the Lambda runtime. Patches by service:
 - `events`: H2 delivery by the local engine; H3 pattern validation; H6 no CloudTrail-style
   notifications; H8 RetryPolicy limits; H10 archive sizes. `events_replay`: H4 replays.
 - `cloudformation`: H7 `Ref` to a bus or an archive yields its name.
-- `awslambda`: H5 Invoke runs the project's LambdaRuntime; H11 the configuration generation.
+- `awslambda`: H5 Invoke runs the project's LambdaRuntime; H11 the configuration generation; H13 SQS
+  event source mappings validated and run by the local pollers.
 - `routing`: H12 moto's request routing reads its service list once.
 `topology` is the engine's read view of moto's EventBridge backend. Each patch, the AWS behaviour it
 reproduces and the test that shows it: docs/local-mode.md.
@@ -31,6 +32,7 @@ def install(hooks: Hooks) -> None:
     with _install_lock:
         if _installed is not None:
             _installed.engine, _installed.runtime = hooks.engine, hooks.runtime
+            _installed.event_sources = hooks.event_sources
             return
         _installed = hooks
     s3.install(hooks)

@@ -1,6 +1,8 @@
 """moto Lambda patches: Invoke runs the function in the project's LambdaRuntime (H5), and every Lambda
 API write that can change what an invocation runs with moves a process-wide counter (H11), so the
-runtime reuses the configuration it read until the counter moves.
+runtime reuses the configuration it read until the counter moves. SQS event source mappings (H13) are
+validated like Lambda does, kept out of moto's inline invocation inside SendMessage, and announced to
+the local pollers (`lambda_runtime.sqs_event_sources`).
 
 See docs/local-mode.md for what each one reproduces and the test that shows it."""
 
@@ -61,6 +63,83 @@ def install(hooks: Hooks) -> None:
 
     for name in LAMBDA_CONFIGURATION_WRITES:  # H11
         replace(lambda_models.LambdaBackend, name, bumping(getattr(lambda_models.LambdaBackend, name)))
+
+    _install_event_source_mappings(hooks, lambda_models)
+
+
+def _install_event_source_mappings(hooks: Hooks, lambda_models: Any) -> None:
+    """H13: SQS event source mappings run by the local pollers, validated as Lambda validates them."""
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.sqs.models import sqs_backends
+
+    backend_class = lambda_models.LambdaBackend
+    create, update, delete = (
+        backend_class.create_event_source_mapping,
+        backend_class.update_event_source_mapping,
+        backend_class.delete_event_source_mapping,
+    )
+
+    def queue_of(backend: Any, arn: str) -> Any:
+        queues = sqs_backends[backend.account_id][backend.region_name].queues.values()
+        return next((queue for queue in list(queues) if queue.queue_arn == arn), None)
+
+    def check(backend: Any, spec: dict[str, Any], function_name: str | None, queue_arn: str) -> None:
+        maximum = (spec.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        if maximum is not None and not 2 <= int(maximum) <= 1000:
+            # ScalingConfig.MaximumConcurrency is 2-1000 (CloudFormation/Lambda API reference).
+            raise InvalidParameterValueException(
+                f"MaximumConcurrency must be between 2 and 1000, got {maximum}"
+            )
+        queue = queue_of(backend, queue_arn)
+        if queue is None or function_name is None:
+            return
+        function = backend._lambdas.get_function_by_name_or_arn_with_qualifier(function_name)
+        visibility = int(getattr(queue, "visibility_timeout", 30) or 30)
+        # "Your function's timeout must be less than or equal to the queue's visibility timeout. Lambda
+        # validates this requirement when you create or update an event source mapping"
+        # (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+        if int(function.timeout) > visibility:
+            raise InvalidParameterValueException(
+                f"Queue visibility timeout: {visibility} seconds is less than Function timeout: "
+                f"{function.timeout} seconds"
+            )
+
+    def detach(backend: Any, esm: Any) -> None:
+        # moto invokes a queue's mappings inline in SendMessage (one made-up record per message); the
+        # local pollers receive, invoke and delete instead.
+        queue = queue_of(backend, esm.event_source_arn)
+        if queue is not None:
+            queue.lambda_event_source_mappings.pop(esm.function_arn, None)
+
+    def changed() -> None:
+        if hooks.event_sources is not None:
+            hooks.event_sources.changed()
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        check(self, spec, spec.get("FunctionName"), str(spec.get("EventSourceArn", "")))
+        esm = create(self, spec)
+        detach(self, esm)
+        changed()
+        return esm
+
+    def update_event_source_mapping(self: Any, uuid: str, spec: dict[str, Any]) -> Any:
+        current = self.get_event_source_mapping(uuid)
+        if current is not None:
+            check(self, spec, spec.get("FunctionName", current.function_arn), current.event_source_arn)
+        try:
+            return update(self, uuid, spec)
+        finally:
+            changed()
+
+    def delete_event_source_mapping(self: Any, uuid: str) -> Any:
+        try:
+            return delete(self, uuid)
+        finally:
+            changed()
+
+    replace(backend_class, "create_event_source_mapping", create_event_source_mapping)
+    replace(backend_class, "update_event_source_mapping", update_event_source_mapping)
+    replace(backend_class, "delete_event_source_mapping", delete_event_source_mapping)
 
 
 # LambdaBackend methods behind the API calls that change a function's configuration or existence.

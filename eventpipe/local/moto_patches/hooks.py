@@ -14,5 +14,6 @@ class Hooks:
 
     engine: EventEngine | None = None
     runtime: Any = None  # eventpipe.local.lambda_runtime.LambdaRuntime
+    event_sources: Any = None  # eventpipe.local.lambda_runtime.SqsEventSources
     account: str = "123456789012"
     region: str = "us-east-1"

@@ -15,13 +15,16 @@ from botocore.exceptions import ClientError
 
 from functions.core.domain.object_state import (
     Acquired,
+    Checkpoint,
     Commit,
     LeaseLostError,
     ObjectState,
+    RangeSummary,
     Refused,
     TransientStoreError,
 )
 from functions.core.domain.table_layout import (
+    LAYOUT,
     NATURAL_KEY_SORT,
     POSITION_WIDTH,
     AttributeValue,
@@ -31,6 +34,17 @@ from functions.core.domain.table_layout import (
     state_key,
 )
 
+# What one processing attempt records in the state item; a commit ends the attempt and removes them.
+ATTEMPT_ATTRIBUTES: Final = (
+    "writer_sequencer",
+    "progress_position",
+    "progress_sequencer",
+    "progress_version",
+    "fanout_token",
+    "fanout_ranges",
+    "fanout_done",
+    "fanout_finalizer",
+)
 BATCH_WRITE_LIMIT: Final = 25
 BATCH_GET_LIMIT: Final = 100
 MAX_UNPROCESSED_ROUNDS: Final = 8
@@ -127,7 +141,10 @@ class DynamoRecordStore:
     def acquire(
         self, object_id: str, sequencer: str, token: str, *, now: float, lease_seconds: float, natural: bool
     ) -> Acquired | Refused:
-        updates = "SET lease_token = :t, lease_expires = :exp, lease_sequencer = :s, dirty = :yes"
+        updates = (
+            "SET lease_token = :t, lease_expires = :exp, lease_sequencer = :s, writer_sequencer = :s,"
+            " dirty = :yes"
+        )
         if natural:
             updates += ", natural_owned = :yes"
         try:
@@ -204,8 +221,10 @@ class DynamoRecordStore:
             ":rejected": {"N": str(commit.rejected_count)},
             ":last": {"N": str(commit.last_position)},
             ":no": {"BOOL": False},
+            ":layout": {"N": str(LAYOUT)},
         }
         sets = [
+            "layout = :layout",
             "sequencer = :s",
             "#status = :status",
             "event_id = :event",
@@ -215,7 +234,7 @@ class DynamoRecordStore:
             "last_position = :last",
             "dirty = :no",
         ]
-        removes = ["lease_token", "lease_expires", "lease_sequencer"]
+        removes = ["lease_token", "lease_expires", "lease_sequencer", *ATTEMPT_ATTRIBUTES]
         for name, value in (
             ("version_id", commit.version_id),
             ("etag", commit.etag),
@@ -253,7 +272,7 @@ class DynamoRecordStore:
                 Key=state_key(object_id),
                 UpdateExpression=(
                     "SET sequencer = :s, event_id = :event, committed_at = :at, dirty = :no"
-                    " REMOVE lease_token, lease_expires, lease_sequencer"
+                    f" REMOVE lease_token, lease_expires, lease_sequencer, {', '.join(ATTEMPT_ATTRIBUTES)}"
                 ),
                 ConditionExpression="lease_token = :t",
                 ExpressionAttributeValues={
@@ -267,6 +286,105 @@ class DynamoRecordStore:
         except ClientError as error:
             if _code(error) == "ConditionalCheckFailedException":
                 raise LeaseLostError(f"lease on {object_id} expired before commit") from None
+            raise
+
+    def checkpoint(self, object_id: str, token: str, checkpoint: Checkpoint) -> None:
+        """Record how far this attempt has durably written (a retry of the same event resumes there)."""
+        self._update_held(
+            object_id,
+            token,
+            "SET progress_position = :p, progress_sequencer = :s, progress_version = :v",
+            {
+                ":p": {"N": str(checkpoint.position)},
+                ":s": {"S": checkpoint.sequencer},
+                ":v": {"S": checkpoint.content},
+            },
+        )
+
+    # --- fan-out (fan_out.py): one attempt's ranges, done by range workers under the same lease ---------
+    def start_fanout(self, object_id: str, token: str, *, ranges: int, lease_expires: float) -> None:
+        self._update_held(
+            object_id,
+            token,
+            "SET fanout_token = :t, fanout_ranges = :n, fanout_done = :none, lease_expires = :exp"
+            " REMOVE fanout_finalizer",
+            {":n": {"N": str(ranges)}, ":none": {"M": {}}, ":exp": {"N": repr(lease_expires)}},
+        )
+
+    def renew_fanout(self, object_id: str, token: str, *, lease_expires: float) -> ObjectState | None:
+        """Extend the lease of the fan-out `token`; None if that fan-out no longer holds the object."""
+        return self._update_fanout(
+            object_id, token, "SET lease_expires = :exp", {":exp": {"N": repr(lease_expires)}}
+        )
+
+    def range_done(self, object_id: str, token: str, summary: RangeSummary) -> ObjectState | None:
+        """Record that a range of the fan-out `token` is written (idempotent); the state after, or None."""
+        return self._update_fanout(
+            object_id,
+            token,
+            "SET fanout_done.#index = :summary",
+            {":summary": summary.to_attribute()},
+            names={"#index": str(summary.index)},
+        )
+
+    def claim_finalize(self, object_id: str, token: str, index: int) -> bool:
+        """Whether the worker of range `index` may finalize the fan-out: the first to ask does, and so
+        does a retry of the same range (its earlier attempt may have crashed while finalizing)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=state_key(object_id),
+                UpdateExpression="SET fanout_finalizer = :i",
+                ConditionExpression=(
+                    "lease_token = :t AND fanout_token = :t"
+                    " AND (attribute_not_exists(fanout_finalizer) OR fanout_finalizer = :i)"
+                ),
+                ExpressionAttributeValues={":t": {"S": token}, ":i": {"N": str(index)}},
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def _update_fanout(
+        self,
+        object_id: str,
+        token: str,
+        update: str,
+        values: dict[str, AttributeValue],
+        names: dict[str, str] | None = None,
+    ) -> ObjectState | None:
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=state_key(object_id),
+                UpdateExpression=update,
+                ConditionExpression="lease_token = :t AND fanout_token = :t",
+                ExpressionAttributeValues={":t": {"S": token}, **values},
+                **({"ExpressionAttributeNames": names} if names else {}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+            return None
+        return ObjectState.from_item(response.get("Attributes"))
+
+    def _update_held(
+        self, object_id: str, token: str, update: str, values: dict[str, AttributeValue]
+    ) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=state_key(object_id),
+                UpdateExpression=update,
+                ConditionExpression="lease_token = :t",
+                ExpressionAttributeValues={":t": {"S": token}, **values},
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                raise LeaseLostError(f"lease on {object_id} was taken over") from None
             raise
 
     def has_state(self, object_id: str) -> bool:
@@ -284,17 +402,22 @@ class DynamoRecordStore:
         """A batch writer; `on_refused` receives items DynamoDB rejects as invalid (else they raise)."""
         return DynamoBatchWriter(self._client, self._table, self._backoff, on_refused)
 
-    def positions_after(self, partition: str, position: int) -> Iterator[Key]:
-        """Keys of position-keyed items of `partition` beyond `position` (strongly consistent)."""
-        yield from self._query(
+    def positions_after(self, partition: str, position: int, owner: str) -> Iterator[Key]:
+        """Keys of position-keyed items of `partition` beyond `position` that `owner` wrote (strongly
+        consistent). The owner check keeps a layout-1 item of another object out (table_layout.py)."""
+        for item in self._query(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
                 ":pk": {"S": partition},
                 ":low": {"S": position_sort_key(position + 1)},
                 ":high": {"S": "9" * POSITION_WIDTH},
             },
+            ProjectionExpression="pk, sk, #owner",
+            ExpressionAttributeNames={"#owner": "owner"},
             ConsistentRead=True,
-        )
+        ):
+            if item.get("owner", {}).get("S") == owner:
+                yield {"pk": item["pk"], "sk": item["sk"]}
 
     def owned_natural_keys(self, owner: str) -> Iterator[Key]:
         """Keys of natural-key items the GSI lists for `owner` (eventually consistent: verify before use)."""

@@ -44,6 +44,23 @@ class S3ObjectReader:
         body: IO[bytes] = response["Body"]
         return body
 
+    def open_range(
+        self, bucket: str, key: str, *, version_id: str | None, etag: str | None, start: int, end: int | None
+    ) -> IO[bytes] | None:
+        # GetObject's Range takes one HTTP byte range, `bytes=first-last` or `bytes=first-`
+        # (S3 API Reference, GetObject: Range; RFC 9110 section 14.1.2).
+        arguments = _pinned(bucket, key, version_id, etag)
+        arguments["Range"] = f"bytes={start}-{'' if end is None else end}"
+        try:
+            response = self._client.get_object(**arguments)
+        except ClientError as error:
+            if _code(error) in GONE_CODES:
+                return None
+            _raise_if_permanent(error)
+            raise
+        body: IO[bytes] = response["Body"]
+        return body
+
     def open_current(self, bucket: str, key: str) -> CurrentVersion | NoCurrentVersion:
         try:
             response = self._client.get_object(Bucket=bucket, Key=key)

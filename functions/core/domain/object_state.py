@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from functions.core.domain.table_layout import Item
+from functions.core.domain.table_layout import LAYOUT, LEGACY_LAYOUT, Item
 
 
 class TransientStoreError(RuntimeError):
@@ -35,6 +35,19 @@ class ObjectState:
     lease_token: str | None = None
     lease_expires: float = 0.0
     pending_sequencer: str | None = None
+    # Which key layout the object's items follow (table_layout.py); a state item without one predates it.
+    layout: int = LAYOUT
+    # The sequencer of the last attempt that took the lease since the last commit (set by every acquire).
+    writer_sequencer: str | None = None
+    # A checkpoint of an interrupted attempt: positions up to `progress_position` of the content
+    # `progress_version` are written (for the event `progress_sequencer`).
+    progress_position: int = 0
+    progress_sequencer: str | None = None
+    progress_version: str | None = None
+    # A fan-out in progress (fan_out.py): the lease token it runs under, its ranges, and which are done.
+    fanout_token: str | None = None
+    fanout_ranges: int = 0
+    fanout_done: tuple[RangeSummary, ...] = ()
 
     @classmethod
     def from_item(cls, item: Item | None) -> ObjectState:
@@ -65,7 +78,32 @@ class ObjectState:
             lease_token=text("lease_token"),
             lease_expires=number("lease_expires"),
             pending_sequencer=text("pending_sequencer"),
+            layout=int(number("layout")) or LEGACY_LAYOUT,
+            writer_sequencer=text("writer_sequencer"),
+            progress_position=int(number("progress_position")),
+            progress_sequencer=text("progress_sequencer"),
+            progress_version=text("progress_version"),
+            fanout_token=text("fanout_token"),
+            fanout_ranges=int(number("fanout_ranges")),
+            fanout_done=tuple(
+                sorted(
+                    RangeSummary.from_attribute(int(index), value)
+                    for index, value in item.get("fanout_done", {}).get("M", {}).items()
+                )
+            ),
         )
+
+    def resumable_from(self, sequencer: str, content: str) -> int:
+        """How many positions of `content` (a version identity) an interrupted attempt of the same event
+        checkpointed, if no other event's attempt took the lease since (0: start from the beginning)."""
+        if (
+            self.dirty
+            and self.progress_sequencer == sequencer
+            and self.writer_sequencer == sequencer
+            and self.progress_version == content
+        ):
+            return self.progress_position
+        return 0
 
     def is_newer_than(self, sequencer: str) -> bool:
         """True when this state already reflects (or awaits) a later event of the object."""
@@ -100,6 +138,56 @@ class Commit:
     rejected_count: int = 0
     last_position: int = 0
     natural_owned: bool = False
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RangeSummary:
+    """What the worker of one range of a fan-out wrote (kept in the state item until the commit)."""
+
+    index: int
+    written: int = 0
+    rejected: int = 0
+    last_position: int = 0  # the last position the range owns (0: it owns no line)
+    saw_record: bool = False  # some owned line was not blank
+    requests: int = 0
+
+    def to_attribute(self) -> dict[str, object]:
+        numbers = {
+            "written": self.written,
+            "rejected": self.rejected,
+            "last_position": self.last_position,
+            "requests": self.requests,
+        }
+        fields: dict[str, object] = {name: {"N": str(value)} for name, value in numbers.items()}
+        fields["saw_record"] = {"BOOL": self.saw_record}
+        return {"M": fields}
+
+    @classmethod
+    def from_attribute(cls, index: int, value: dict[str, object]) -> RangeSummary:
+        fields = value.get("M", {}) if isinstance(value, dict) else {}
+        assert isinstance(fields, dict)
+
+        def number(name: str) -> int:
+            return int(fields[name]["N"]) if name in fields else 0
+
+        saw = fields.get("saw_record", {})
+        return cls(
+            index=index,
+            written=number("written"),
+            rejected=number("rejected"),
+            last_position=number("last_position"),
+            saw_record=bool(isinstance(saw, dict) and saw.get("BOOL")),
+            requests=number("requests"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far an attempt has durably written one content (resumable_from reads it back)."""
+
+    sequencer: str
+    content: str
+    position: int
 
 
 class StateStatus(StrEnum):

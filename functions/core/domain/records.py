@@ -19,9 +19,12 @@ from functions.core.domain.reasons import Reason
 from functions.core.domain.table_layout import (
     NATURAL_KEY_SORT,
     POSITION_WIDTH,
+    SHARD_COUNT,
     AttributeValue,
     Item,
     position_sort_key,
+    shard_of,
+    shard_partition,
 )
 
 MAX_ITEM_BYTES: Final = 400 * 1024
@@ -227,8 +230,9 @@ class ItemBuilder:
         base.update({name: {"S": value} for name, value in optional.items() if value is not None})
         self._base = base
         self._base_size = sum(_lenient_utf8_len(n) + _lenient_utf8_len(v["S"]) for n, v in base.items())
-        self._object_key = {"S": provenance.key}
-        self._key_size = _lenient_utf8_len(provenance.key)
+        # One partition key value per shard, built once (table_layout.py spreads an object over them).
+        self._partitions = [{"S": shard_partition(provenance.key, shard)} for shard in range(SHARD_COUNT)]
+        self._key_size = _lenient_utf8_len(self._partitions[0]["S"])
 
     def build(self, position: int, record: Any) -> Item:
         """The item for the record at `position`, or RecordRejectedError saying why it cannot be stored."""
@@ -244,7 +248,7 @@ class ItemBuilder:
             item["sk"] = {"S": NATURAL_KEY_SORT}
             key_size = _utf8_len(partition) + len(NATURAL_KEY_SORT)
         else:
-            item["pk"] = self._object_key
+            item["pk"] = self._partitions[shard_of(position)]
             item["sk"] = {"S": position_sort_key(position)}
             key_size = self._key_size + POSITION_WIDTH
         position_text = str(position)

@@ -3,7 +3,8 @@
 Convergence (details in docs/data-model.md): a per-object state item orders events by S3 sequencer
 and serializes processors with a lease (`object_lease.py`); under it `mirror_object.py` writes the
 records, removes the previous version's leftovers and commits. An older event is skipped, a newer one
-waits for the lease (and asks the holder to stop early).
+waits for the lease (and asks the holder to stop early). An object above the fan-out threshold is split
+into ranges that range workers write in parallel under the same lease (`fan_out.py`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ from __future__ import annotations
 from functions.core.domain.events import ObjectEvent
 from functions.core.domain.object_state import StateStatus
 from functions.core.domain.object_versions import UnreadableVersionError
+from functions.core.use_cases.fan_out import continue_elsewhere, fan_out, should_fan_out
 from functions.core.use_cases.key_resolution import resolve_created_key
 from functions.core.use_cases.mirror_object import write_version
-from functions.core.use_cases.object_lease import Lease, acquire_or_wait, release_unchanged, run_under_lease
+from functions.core.use_cases.object_lease import (
+    Lease,
+    OutOfTime,
+    acquire_or_wait,
+    release_unchanged,
+    run_under_lease,
+)
 from functions.core.use_cases.outcome import Outcome, Status
 from functions.core.use_cases.ports import Services
 
@@ -30,6 +38,8 @@ def ingest_object(services: Services, event: ObjectEvent) -> Outcome:
         if _already_reported_unreadable(lease, event):
             release_unchanged(services, event.owner, lease)
             return Outcome(Status.UNREADABLE, event.owner, detail="already reported as unreadable")
+        if should_fan_out(services, event, dataset):
+            return fan_out(services, event, lease, dataset)
         try:
             stream = services.objects.open(
                 event.bucket, event.key, version_id=event.version_id, etag=event.etag
@@ -40,7 +50,10 @@ def ingest_object(services: Services, event: ObjectEvent) -> Outcome:
             release_unchanged(services, event.owner, lease)
             # A later event (an overwrite or a deletion) describes what the key holds now.
             return Outcome(Status.STALE, event.owner, detail="the announced object version no longer exists")
-        return write_version(services, event, lease, dataset, stream)
+        try:
+            return write_version(services, event, lease, dataset, stream)
+        except OutOfTime as stopped:
+            return continue_elsewhere(services, event, lease, dataset, stopped)
 
     return run_under_lease(services, event, lease, work)
 

@@ -7,31 +7,22 @@ so after it no older event of the object can change the table again.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import replace
-from typing import IO, Final
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import IO
 
 from functions.core.domain.datasets import Dataset
 from functions.core.domain.events import ObjectEvent
-from functions.core.domain.formats import SUPPORTED_DESCRIPTION, detect_format
-from functions.core.domain.object_state import Commit, ObjectState, StateStatus
+from functions.core.domain.object_state import Checkpoint, Commit, ObjectState, StateStatus
 from functions.core.domain.object_versions import CurrentVersion, NoCurrentVersion, UnreadableVersionError
-from functions.core.domain.readers import BLANK, Malformed, RecordStream, UnreadableObjectError, read_records
 from functions.core.domain.reasons import Reason
-from functions.core.domain.records import ItemBuilder, Provenance, RecordRejectedError
+from functions.core.domain.records import ItemBuilder, Provenance
 from functions.core.domain.rejects_report import RejectsReport, report_key
-from functions.core.domain.table_layout import Item, position_sort_key
-from functions.core.use_cases.object_lease import Lease, Superseded
+from functions.core.domain.table_layout import LEGACY_LAYOUT, partitions_between
+from functions.core.use_cases.object_lease import Lease
 from functions.core.use_cases.outcome import Outcome, Status
 from functions.core.use_cases.ports import BatchWriter, Services
-
-# How often (in records) a long-running ingest checks whether a newer event is waiting for the object.
-SUPERSEDE_CHECK_EVERY: Final = 2000
-# Raw text kept for the records still buffered in the batch writer, so that a record DynamoDB refuses is
-# quoted as written. The writer holds at most 25 requests; twice that leaves room for its deletes.
-_RAW_KEPT: Final = 64
-# How much of a natural-key record's text is kept to quote it should a later record take its key.
-_NATURAL_RAW_KEPT: Final = 512
+from functions.core.use_cases.version_writer import VersionWriter
 
 
 def write_version(
@@ -59,10 +50,7 @@ def remove_everything(
     marker that hides the key, if known)."""
     prior, store = lease.prior, services.store
     writer = store.writer()
-    removed = 0
-    for key in store.positions_after(event.key, 0):
-        writer.delete(key)
-        removed += 1
+    removed = remove_positions_after(services, event, 0, prior, writer)
     writer.flush()
     if prior.natural_owned or prior.dirty:
         removed += store.delete_owned(store.owned_natural_keys(event.owner), event.owner)
@@ -159,8 +147,16 @@ def _write(
     )
     # Positions this version leaves empty must not keep an older version's item. With a clean prior
     # state we know how far the old version reached; after an interrupted attempt we cannot.
-    version = _VersionWriter(
-        services, event, builder, stale_up_to=None if prior.dirty else prior.last_position
+    content = content_id(event)
+    version = VersionWriter(
+        services,
+        event,
+        builder,
+        stale_up_to=None if prior.dirty else prior.last_position,
+        resume_after=prior.resumable_from(event.sequencer, content),
+        checkpoint=lambda position: store.checkpoint(
+            event.owner, lease.token, Checkpoint(event.sequencer, content, position)
+        ),
     )
     if unreadable is not None:
         version.report.add(
@@ -168,8 +164,55 @@ def _write(
         )
     elif stream is not None:
         version.write_records(stream)
-    removed = _remove_leftovers(services, event, dataset, prior, version)
-    report = version.report
+    return finish_version(
+        services,
+        event,
+        lease,
+        dataset,
+        VersionResult(
+            written=version.written,
+            last_position=version.last_position,
+            report=version.report,
+            requests=version.requests,
+            unreadable=unreadable is not None,
+            committed_at=now,
+            wrote=version.wrote,
+        ),
+        status=status,
+    )
+
+
+def content_id(event: ObjectEvent) -> str:
+    """What identifies the content an event's records come from (for checkpoints)."""
+    return f"{event.version_id or ''}|{event.etag or ''}"
+
+
+@dataclass(slots=True)
+class VersionResult:
+    """What writing one version (whole, or all ranges of a fan-out) produced, ready to commit."""
+
+    written: int
+    last_position: int
+    report: RejectsReport
+    requests: int
+    committed_at: str
+    unreadable: bool = False
+    wrote: Callable[[str], bool] = lambda _partition: False  # natural-key items this version wrote
+
+
+def finish_version(
+    services: Services,
+    event: ObjectEvent,
+    lease: Lease,
+    dataset: Dataset,
+    result: VersionResult,
+    *,
+    status: Status,
+) -> Outcome:
+    """Remove what older versions left, put (or clear) the rejects report, and commit, once."""
+    store, prior = services.store, lease.prior
+    removed = _remove_leftovers(services, event, dataset, prior, result)
+    report = result.report
     key = report_key(event.bucket, event.key, event.sequencer)
     if report.total:
         services.reports.put(key, report.render())
@@ -180,15 +223,15 @@ def _write(
         lease.token,
         Commit(
             sequencer=event.sequencer,
-            status=StateStatus.UNREADABLE if unreadable is not None else StateStatus.PRESENT,
+            status=StateStatus.UNREADABLE if result.unreadable else StateStatus.PRESENT,
             event_id=event.event_id,
-            committed_at=now,
+            committed_at=result.committed_at,
             version_id=event.version_id,
             etag=event.etag,
             dataset=dataset.name,
-            record_count=version.written,
+            record_count=result.written,
             rejected_count=report.total,
-            last_position=0 if dataset.has_natural_key else version.last_position,
+            last_position=0 if dataset.has_natural_key else result.last_position,
             # Sticky: the by-owner index may not list an item written moments ago (see remove_everything).
             natural_owned=dataset.has_natural_key or prior.natural_owned,
         ),
@@ -196,173 +239,55 @@ def _write(
     return Outcome(
         status,
         event.owner,
-        records_written=version.written,
+        records_written=result.written,
         records_rejected=report.total,
         items_removed=removed,
-        write_requests=version.requests,
+        write_requests=result.requests,
         report_key=key if report.total else None,
     )
 
 
-class _VersionWriter:
-    """Streams one object version into the table: items for good records, report entries for the rest."""
-
-    def __init__(
-        self, services: Services, event: ObjectEvent, builder: ItemBuilder, *, stale_up_to: int | None
-    ) -> None:
-        self._services = services
-        self._event = event
-        self._builder = builder
-        self._stale_up_to = stale_up_to
-        self._position_keyed = not builder.dataset.has_natural_key
-        self._refused: list[int] = []
-        self._raw: dict[int, bytes] = {}  # position -> JSON Lines text of records the writer may still send
-        # natural key digest -> (position, raw text prefix) of the record currently holding that key
-        self._natural: dict[bytes, tuple[int, bytes | None]] = {}
-        self._writer = services.store.writer(self._refuse)
-        self._records: RecordStream | None = None  # the stream being written (for `.json` quotes)
-        self.report = RejectsReport()
-        self.written = 0
-        self.last_position = 0
-
-    @property
-    def requests(self) -> int:
-        return self._writer.requests
-
-    def write_records(self, stream: IO[bytes]) -> None:
-        fmt = detect_format(self._event.key)
-        if fmt is None:
-            self.report.add(0, Reason.UNSUPPORTED_FORMAT, SUPPORTED_DESCRIPTION)
-        else:
-            try:
-                self._write_all(read_records(stream, fmt, max_json_bytes=self._services.max_json_bytes))
-            except UnreadableObjectError as unreadable:
-                self.report.add(unreadable.position, unreadable.reason, unreadable.detail)
-        self._writer.flush()
-        self._clear_refused_positions()
-
-    def _write_all(self, records: RecordStream) -> None:
-        store, event, build, writer = self._services.store, self._event, self._builder.build, self._writer
-        self._records = records
-        for position, value in records:
-            self.last_position = position
-            if value is BLANK:
-                self._clear(position)
-                continue
-            if type(value) is Malformed:
-                self.report.add(position, value.reason, value.detail, value.raw)
-                self._clear(position)
-                continue
-            # JSON Lines: the line is at hand, keep it. A .json object keeps its whole text, and finding
-            # an element in it costs ~3 us: only done below for a record that is actually quoted.
-            raw = None if records.keeps_text else records.current_line
-            try:
-                item = build(position, value)
-            except RecordRejectedError as rejected:
-                quote = self._quote(position, raw) or value
-                self.report.add(position, rejected.reason, rejected.detail, quote)
-                self._clear(position)
-                continue
-            if not self._position_keyed:
-                self._claim_natural_key(item, position, raw)
-            if raw is not None:
-                self._raw[position] = raw
-                if len(self._raw) > _RAW_KEPT:
-                    del self._raw[next(iter(self._raw))]
-            writer.put(item)
-            self.written += 1
-            if self.written % SUPERSEDE_CHECK_EVERY == 0 and store.superseded(event.owner, event.sequencer):
-                raise Superseded
-
-    def _quote(self, position: int, raw: bytes | None) -> bytes | None:
-        """The record's text as written: the kept line, or the element of a `.json` object's text."""
-        if raw is not None:
-            return raw
-        return self._records.raw_at(position) if self._records is not None else None
-
-    def _claim_natural_key(self, item: Item, position: int, raw: bytes | None) -> None:
-        """Two records of one object with the same natural key: the later one wins (it overwrites the
-        item), the earlier one is reported, and the count of written records stays exact."""
-        partition = item["pk"]["S"]
-        digest = _digest(partition)
-        earlier = self._natural.get(digest)
-        # A JSON Lines line is gone once read, so a prefix is kept; a .json text is kept whole anyway.
-        self._natural[digest] = (position, raw[:_NATURAL_RAW_KEPT] if raw is not None else None)
-        if earlier is None:
-            return
-        earlier_position, earlier_prefix = earlier
-        earlier_raw = self._quote(earlier_position, earlier_prefix) or b""
-        self.written -= 1
-        self.report.add(
-            earlier_position,
-            Reason.DUPLICATE_NATURAL_KEY,
-            f"natural key {partition!r} again at position {position}, which wins",
-            earlier_raw,
-        )
-
-    def wrote(self, partition: str) -> bool:
-        """Whether this version wrote the natural-key item `partition` (its leftovers are the others)."""
-        return _digest(partition) in self._natural
-
-    def _clear(self, position: int, writer: BatchWriter | None = None) -> None:
-        """Delete what an older version may have left at a position this version leaves empty."""
-        if self._position_keyed and (self._stale_up_to is None or position <= self._stale_up_to):
-            key = {"pk": {"S": self._event.key}, "sk": {"S": position_sort_key(position)}}
-            (writer or self._writer).delete(key)
-
-    def _refuse(self, item: Item, message: str) -> None:
-        position = int(item["position"]["N"])
-        if not self._position_keyed:
-            # Not written after all: an older version's item under that key is a leftover to remove.
-            digest = _digest(item["pk"]["S"])
-            if self._natural.get(digest, (None,))[0] == position:
-                del self._natural[digest]
-        self._refused.append(position)
-        self.written -= 1
-        self.report.add(
-            position,
-            Reason.REFUSED_BY_DYNAMODB,
-            message,
-            self._quote(position, self._raw.get(position)) or b"",
-        )
-
-    def _clear_refused_positions(self) -> None:
-        if not self._refused:
-            return
-        # A second writer: the first one calls `_refuse` while it is sending.
-        cleaner = self._services.store.writer()
-        for position in self._refused:
-            self._clear(position, cleaner)
-        cleaner.flush()
-
-
-def _digest(partition: str) -> bytes:
-    # 16 bytes per natural key this version wrote, instead of the key itself (up to 2 KB).
-    return hashlib.blake2b(partition.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+def remove_positions_after(
+    services: Services, event: ObjectEvent, keep_up_to: int, prior: ObjectState, writer: BatchWriter
+) -> int:
+    """Delete the object's position-keyed items beyond `keep_up_to` (strongly consistent queries of
+    the partitions that can hold them; table_layout.py)."""
+    store = services.store
+    removed = 0
+    # Every clean commit removed the positions beyond its own end (a delete commits 0), so a clean
+    # prior state bounds what exists: the queries run only after an interrupted attempt or when the
+    # previous version reached further. This saves the requests for every first upload.
+    if prior.dirty or prior.last_position > keep_up_to:
+        last = None if prior.dirty else prior.last_position
+        for partition in partitions_between(event.key, keep_up_to + 1, last):
+            for key in store.positions_after(partition, keep_up_to, event.owner):
+                writer.delete(key)
+                removed += 1
+    if prior.layout == LEGACY_LAYOUT or prior.dirty:
+        # Items of the layout before shards (pk = object key): none of them is this version's. After
+        # an interrupted attempt (or in a repair, which treats the state as suspect) they are looked
+        # for too: whatever put them there, nothing should be left under that key.
+        for key in store.positions_after(event.key, 0, event.owner):
+            writer.delete(key)
+            removed += 1
+    return removed
 
 
 def _remove_leftovers(
-    services: Services, event: ObjectEvent, dataset: Dataset, prior: ObjectState, version: _VersionWriter
+    services: Services, event: ObjectEvent, dataset: Dataset, prior: ObjectState, result: VersionResult
 ) -> int:
     """Delete what earlier versions (or interrupted attempts) of this object wrote and this version does
     not (the lease is held)."""
     store = services.store
-    removed = 0
     # Position-keyed items beyond this version's end (a shorter overwrite, or a dataset change).
-    keep_up_to = version.last_position if not dataset.has_natural_key else 0
-    # Every clean commit removed the positions beyond its own end (a delete commits 0), so a clean
-    # prior state bounds what exists: the query runs only after an interrupted attempt or when the
-    # previous version reached further. This saves a request per first upload.
-    if prior.dirty or prior.last_position > keep_up_to:
-        writer = store.writer()
-        for key in store.positions_after(event.key, keep_up_to):
-            writer.delete(key)
-            removed += 1
-        writer.flush()
+    keep_up_to = result.last_position if not dataset.has_natural_key else 0
+    writer = store.writer()
+    removed = remove_positions_after(services, event, keep_up_to, prior, writer)
+    writer.flush()
     # Natural-key items can only exist if a committed or interrupted earlier attempt wrote some; the
     # index walk (a read per owned item) is skipped for first uploads and position-keyed objects.
     if prior.natural_owned or prior.dirty:
         owned = store.owned_natural_keys(event.owner)
-        leftovers = (key for key in owned if not version.wrote(key["pk"]["S"]))
+        leftovers = (key for key in owned if not result.wrote(key["pk"]["S"]))
         removed += store.delete_owned(leftovers, event.owner)
     return removed

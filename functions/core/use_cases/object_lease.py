@@ -87,6 +87,15 @@ def release_unchanged(services: Services, owner: str, lease: Lease) -> None:
     services.store.release(owner, lease.token, dirty=lease.prior.dirty)
 
 
+class OutOfTime(Exception):  # control flow, not an error
+    """The invocation is about to end: the attempt checkpointed at `position` and hands the rest of
+    the object over to a continuation (fan_out.continue_elsewhere), keeping its lease."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(f"checkpointed at position {position}")
+        self.position = position
+
+
 class Superseded(Exception):  # control flow, not an error
     """A newer event of the same object is waiting: stop writing, it will finish the job."""
 

@@ -16,6 +16,9 @@ class Status(StrEnum):
     UNREADABLE = "unreadable"  # the version can never be read: reported, no records, not retried
     STALE = "stale"  # a newer event of the object was already applied (or its version is gone)
     SUPERSEDED = "superseded"  # a newer event took over while this one was writing
+    FANNED_OUT = "fanned_out"  # the object was split into ranges sent to the range workers
+    RANGE_WRITTEN = "range_written"  # one range of a fan-out is written (the last one commits)
+    CONTINUED = "continued"  # checkpointed before the invocation ended; a continuation resumes it
 
 
 @dataclass(slots=True)

@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 from typing import IO, Protocol
 
 from functions.core.domain.datasets import DatasetRegistry
-from functions.core.domain.object_state import Acquired, Commit, Refused
+from functions.core.domain.object_state import (
+    Acquired,
+    Checkpoint,
+    Commit,
+    ObjectState,
+    RangeSummary,
+    Refused,
+)
 from functions.core.domain.object_versions import CurrentVersion, NoCurrentVersion, Presence
 from functions.core.domain.table_layout import Item, Key
 
@@ -36,9 +43,14 @@ class RecordStore(Protocol):
     def advance(
         self, object_id: str, token: str, *, sequencer: str, event_id: str, committed_at: str
     ) -> None: ...
+    def checkpoint(self, object_id: str, token: str, checkpoint: Checkpoint) -> None: ...
+    def start_fanout(self, object_id: str, token: str, *, ranges: int, lease_expires: float) -> None: ...
+    def renew_fanout(self, object_id: str, token: str, *, lease_expires: float) -> ObjectState | None: ...
+    def range_done(self, object_id: str, token: str, summary: RangeSummary) -> ObjectState | None: ...
+    def claim_finalize(self, object_id: str, token: str, index: int) -> bool: ...
     def has_state(self, object_id: str) -> bool: ...
     def writer(self, on_refused: Callable[[Item, str], None] | None = None) -> BatchWriter: ...
-    def positions_after(self, partition: str, position: int) -> Iterator[Key]: ...
+    def positions_after(self, partition: str, position: int, owner: str) -> Iterator[Key]: ...
     def owned_natural_keys(self, owner: str) -> Iterator[Key]: ...
     def delete_owned(self, keys: Iterable[Key], owner: str) -> int: ...
 
@@ -47,6 +59,13 @@ class ObjectReader(Protocol):
     def open(self, bucket: str, key: str, *, version_id: str | None, etag: str | None) -> IO[bytes] | None:
         """A readable stream of exactly that object version, or None when it no longer exists.
         Raises UnreadableVersionError when it exists but can never be read."""
+        ...
+
+    def open_range(
+        self, bucket: str, key: str, *, version_id: str | None, etag: str | None, start: int, end: int | None
+    ) -> IO[bytes] | None:
+        """Bytes `start`..`end` (inclusive; None: to the end) of exactly that version, or None when it
+        no longer exists."""
         ...
 
     def open_current(self, bucket: str, key: str) -> CurrentVersion | NoCurrentVersion:
@@ -64,7 +83,22 @@ class ObjectReader(Protocol):
 
 class ReportSink(Protocol):
     def put(self, key: str, body: bytes) -> None: ...
+    def get(self, key: str) -> bytes | None: ...
     def delete(self, key: str) -> None: ...
+
+
+class WorkQueue(Protocol):
+    """Where a fan-out sends its range tasks (an SQS queue consumed by the range worker)."""
+
+    def send(self, bodies: list[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutPolicy:
+    """When an object is split into ranges ingested in parallel (fan_out.py); None queue: never."""
+
+    queue: WorkQueue | None = None
+    threshold_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +118,11 @@ class Services:
     datasets: DatasetRegistry
     max_json_bytes: int
     lease: LeasePolicy = field(default_factory=LeasePolicy)
+    fanout: FanoutPolicy = field(default_factory=FanoutPolicy)
+    # BatchWriteItem requests the store's writer keeps in flight (sizes what the write loop keeps).
+    writers: int = 1
+    # When a long ingest must hand over to a continuation (clock time; None: never, e.g. outside Lambda).
+    hand_over_at: float | None = None
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     # The Lambda request id: constant across Lambda's retries of one invocation, different for a

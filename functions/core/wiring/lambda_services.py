@@ -15,8 +15,9 @@ from functions.core.adapters.dynamodb_json_body import encode_batch_writes_with_
 from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
 from functions.core.adapters.s3_object_reader import S3ObjectReader
 from functions.core.adapters.s3_report_sink import S3ReportSink
+from functions.core.adapters.sqs_work_queue import SqsWorkQueue
 from functions.core.domain.datasets import DatasetRegistry
-from functions.core.use_cases.ports import LeasePolicy, Services
+from functions.core.use_cases.ports import FanoutPolicy, LeasePolicy, Services
 from functions.core.wiring.settings import get_settings
 
 # Bounded retries of throttling, 5xx and timeouts inside botocore; beyond them the error is raised
@@ -64,6 +65,8 @@ def base_services() -> Services:
     config = client_config()
     s3 = boto3.client("s3", config=config)
     dynamodb = dynamodb_client()
+    queue_url = settings.fanout_queue_url
+    queue = SqsWorkQueue(lambda: boto3.client("sqs", config=config), queue_url) if queue_url else None
     return Services(
         store=DynamoRecordStore(dynamodb, settings.table_name),
         objects=S3ObjectReader(s3),
@@ -71,6 +74,7 @@ def base_services() -> Services:
         datasets=DatasetRegistry.load(),
         max_json_bytes=settings.max_json_array_bytes,
         lease=LeasePolicy(lease_seconds=settings.lease_seconds),
+        fanout=FanoutPolicy(queue=queue, threshold_bytes=settings.fanout_threshold_bytes),
     )
 
 
@@ -84,6 +88,11 @@ def services_for(context: Any) -> Services:
     remaining = remaining_ms() / 1000
     wait = max(0.0, min(_MAX_WAIT_SECONDS, remaining - _RESERVE_SECONDS))
     lease_seconds = max(services.lease.lease_seconds, remaining + _LEASE_MARGIN_SECONDS)
+    # A long ingest hands over to a continuation (fan_out.continue_elsewhere) with time left to
+    # checkpoint and send it; without a work queue it runs on (Lambda's retries resume it).
+    hand_over_at = services.clock() + remaining - _RESERVE_SECONDS if services.fanout.queue else None
     return replace(
-        services, lease=replace(services.lease, max_wait_seconds=wait, lease_seconds=lease_seconds)
+        services,
+        lease=replace(services.lease, max_wait_seconds=wait, lease_seconds=lease_seconds),
+        hand_over_at=hand_over_at,
     )

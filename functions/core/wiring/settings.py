@@ -10,6 +10,7 @@ from functools import cache
 from functions.core.wiring import env as names
 
 DEFAULT_MAX_JSON_ARRAY_BYTES = 32 * 1024 * 1024  # the stack always sets it; as infra/config.py DEFAULTS
+DEFAULT_FANOUT_THRESHOLD_BYTES = 64 * 1024 * 1024  # the stack always sets it; as infra/config.py DEFAULTS
 
 
 class SettingsError(ValueError):
@@ -24,6 +25,8 @@ class Settings:
     # A lease must outlive one invocation (5-minute timeout) so a crashed holder never blocks for long
     # and a live holder is never overtaken; `lambda_services.services_for` extends it for longer timeouts.
     lease_seconds: int = 330
+    fanout_queue_url: str | None = None
+    fanout_threshold_bytes: int = DEFAULT_FANOUT_THRESHOLD_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -42,11 +45,27 @@ class Settings:
             ) from None
         if limit <= 0:
             raise SettingsError(f"{names.MAX_JSON_ARRAY_BYTES} must be positive, got {limit}")
+        threshold = _positive(env, names.FANOUT_THRESHOLD_BYTES, DEFAULT_FANOUT_THRESHOLD_BYTES)
         return cls(
+            fanout_queue_url=env.get(names.FANOUT_QUEUE_URL, "").strip() or None,
+            fanout_threshold_bytes=threshold,
             table_name=required(names.TABLE_NAME),
             rejects_bucket=required(names.REJECTS_BUCKET),
             max_json_array_bytes=limit,
         )
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
 
 
 @cache

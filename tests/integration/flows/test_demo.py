@@ -79,7 +79,7 @@ def test_demo_exits_1_with_a_one_line_reason_when_what_landed_differs(tmp_path: 
 def _landed() -> Landed:
     return Landed(
         items=[
-            {"pk": "sample.json", "sk": "000000000001", "source_key": "sample.json", "data": {}},
+            {"pk": "sample.json#00", "sk": "000000000001", "source_key": "sample.json", "data": {}},
             {"pk": "people#a@x.io", "sk": "record", "source_key": "people/team.jsonl", "data": {}},
         ],
         rejects=[Reject(object_key="people/team.jsonl", position=2, reason="invalid_json", detail="")],
@@ -133,7 +133,7 @@ def test_verify_compares_record_contents_exactly_when_expected_lists_them() -> N
 
 def test_verify_reports_unexpected_objects_and_dead_letters() -> None:
     landed = _landed()
-    landed.items.append({"pk": "stray.json", "sk": "000000000001", "source_key": "stray.json", "data": {}})
+    landed.items.append({"pk": "stray.json#00", "sk": "000000000001", "source_key": "stray.json", "data": {}})
     landed.queue_depths["IngestFailureQueue"] = 2
 
     assert verify(EXPECTED, landed) == [

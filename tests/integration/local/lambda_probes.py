@@ -81,3 +81,40 @@ def import_runtime_packages(event: Any, context: Any) -> list[str]:
     import boto3
 
     return [boto3.__version__, aws_lambda_powertools.__name__]
+
+
+def sqs_batch(event: Any, context: Any) -> dict[str, Any]:
+    """Appends each invocation's records to RECORD_FILE (one JSON line); raises if a body is "raise",
+    reports the records whose body starts with "fail" in batchItemFailures."""
+    with open(os.environ["RECORD_FILE"], "a") as out:
+        out.write(json.dumps(event["Records"]) + "\n")
+    if any(record["body"].startswith("raise") for record in event["Records"]):
+        raise RuntimeError("asked to fail the whole batch")
+    failures = [r["messageId"] for r in event["Records"] if r["body"].startswith("fail")]
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+
+def concurrency_counter(event: Any, context: Any) -> int:
+    """Counts concurrent invocations in COUNTER_FILE ({"active", "peak", "done"}, under a file lock).
+    Each invocation waits (up to HOLD_SECONDS) for one more invocation than LIMIT to run beside it, so
+    a poller that broke the limit would be seen in "peak"."""
+    import fcntl
+
+    def update(change: int, done: int = 0) -> dict[str, int]:
+        with open(os.environ["COUNTER_FILE"], "a+") as stream:
+            fcntl.flock(stream, fcntl.LOCK_EX)
+            stream.seek(0)
+            state = json.loads(stream.read() or '{"active": 0, "peak": 0, "done": 0}')
+            state["active"] += change
+            state["peak"] = max(state["peak"], state["active"])
+            state["done"] += done
+            stream.seek(0)
+            stream.truncate()
+            stream.write(json.dumps(state))
+            return state
+
+    update(+1)
+    deadline = time.monotonic() + float(os.environ["HOLD_SECONDS"])
+    while update(0)["active"] <= int(os.environ["LIMIT"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return update(-1, done=1)["active"]

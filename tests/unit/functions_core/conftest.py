@@ -22,7 +22,7 @@ from functions.core.adapters.s3_object_reader import S3ObjectReader
 from functions.core.adapters.s3_report_sink import S3ReportSink
 from functions.core.domain.datasets import DatasetRegistry
 from functions.core.domain.events import ObjectEvent
-from functions.core.domain.table_layout import STATE_PREFIX
+from functions.core.domain.table_layout import STATE_PREFIX, record_partition
 from functions.core.use_cases.ports import LeasePolicy, Services
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
@@ -32,6 +32,18 @@ TABLE = "eventpipe-dev-records"
 REGION = "us-east-1"
 
 _deserialize = TypeDeserializer().deserialize
+
+
+def logical_key(item: dict[str, Any]) -> tuple[str, str]:
+    """(object key, sk) of a position-keyed item in the partition the layout gives its position (an item
+    elsewhere is marked, so no test mistakes it for one); (pk, sk) of any other item."""
+    pk, sk = item["pk"]["S"], item["sk"]["S"]
+    if not sk.isdigit():
+        return (pk, sk)
+    object_key = item["owner"]["S"].split("/", 1)[1]
+    if pk != record_partition(object_key, int(sk)):
+        return (f"{pk} [outside its shard partition]", sk)
+    return (object_key, sk)
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -145,16 +157,20 @@ class World:
         return event
 
     def records(self) -> dict[tuple[str, str], Any]:
-        """The record items of the table as {(pk, sk): record data}, state items left out."""
+        """The record items of the table as {(object key or natural key, sk): record data}, state items
+        left out. Every position-keyed item is checked to sit in its shard partition (table_layout.py)."""
         found: dict[tuple[str, str], Any] = {}
         for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE):
             for item in page["Items"]:
                 if item["pk"]["S"].startswith(STATE_PREFIX):
                     continue
-                found[item["pk"]["S"], item["sk"]["S"]] = _deserialize(item["data"])
+                found[logical_key(item)] = _deserialize(item["data"])
         return found
 
     def item(self, pk: str, sk: str) -> dict[str, Any]:
+        """The item of (object key, position sort key) or (natural key, "record")."""
+        if sk.isdigit():
+            pk = record_partition(pk, int(sk))
         item = self.dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
         assert item is not None, f"no item {pk!r}/{sk!r}"
         return {name: _deserialize(value) for name, value in item.items()}

@@ -113,6 +113,18 @@ def deployed(aws: None) -> Deployed:
         "ForwarderRuleArn": forwarder_arn,
         "ForwarderDlqUrl": _queue(sqs, f"{STACK}-forwarder-dlq")[0],
     }
+    # The fan-out's range worker: its work queue moves a task to the DLQ after 3 receives, as deployed.
+    work_dlq_url, work_dlq_arn = _queue(sqs, f"{STACK}-range-work-dlq")
+    work_url = sqs.create_queue(
+        QueueName=f"{STACK}-range-work",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": work_dlq_arn, "maxReceiveCount": 3})},
+    )["QueueUrl"]
+    _function(session, f"{STACK}-range-worker", role_arn)
+    outputs |= {
+        "RangeWorkerFunctionName": f"{STACK}-range-worker",
+        "RangeWorkerQueueUrl": work_url,
+        "RangeWorkerDlqUrl": work_dlq_url,
+    }
     # The shipped consumers only: a consumer scaffolded later (`consumers new`) is not in this stack.
     registry = tuple(entry for entry in load_registry() if entry.name in targets)
     ctx = OpsContext.from_outputs(outputs, stack=STACK, region=REGION, session=session, registry=registry)

@@ -100,6 +100,18 @@ class Deployed:
             )["MessageId"]
         )
 
+    def fail_range_task(self, task: dict[str, Any]) -> str:
+        """A range task the range worker failed on 3 times: received 3 times and never deleted (what the
+        event source mapping does with a reported failure), so the work queue's redrive policy moves it
+        to the range work DLQ on the next receive, as SQS does."""
+        url = self.outputs["RangeWorkerQueueUrl"]
+        message_id = str(self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(task))["MessageId"])
+        for _ in range(3):
+            # Visibility 0: visible again at once, as after the visibility timeout.
+            assert self.sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"]
+        assert self.sqs.receive_message(QueueUrl=url).get("Messages", []) == []  # moved to the DLQ
+        return message_id
+
     def depth(self, output_key: str) -> int:
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=self.outputs[output_key],

@@ -75,6 +75,24 @@ def test_registry_entry_that_is_not_deployed_is_refused_for_actions() -> None:
         ctx.deployed_consumer("fresh")
 
 
+def test_the_range_worker_is_a_dead_letter_owner_only_when_the_stack_has_one() -> None:
+    outputs = {
+        "RangeWorkerFunctionName": "fn",
+        "RangeWorkerQueueUrl": "https://sqs/work",
+        "RangeWorkerDlqUrl": "https://sqs/work-dlq",
+    }
+    with_worker = OpsContext.from_outputs(outputs, registry=())
+    without = OpsContext.from_outputs({}, registry=())
+
+    worker = with_worker.component("range-worker")
+    assert (worker.queues, worker.work_queue_url) == ({"tasks": "https://sqs/work-dlq"}, "https://sqs/work")
+    assert [owner.name for owner in with_worker.dead_letter_owners()] == ["forwarder", "range-worker"]
+    assert with_worker.consumers() == []  # not a consumer: it has no rule
+    assert [owner.name for owner in without.dead_letter_owners()] == ["forwarder"]
+    with pytest.raises(EventpipeError, match="has no range worker"):
+        without.component("range-worker")
+
+
 def test_missing_output_names_the_key() -> None:
     with pytest.raises(EventpipeError, match="no output 'ArchiveArn'"):
         OpsContext.from_outputs({}, registry=()).output("ArchiveArn")

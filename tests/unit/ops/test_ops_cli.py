@@ -11,6 +11,10 @@ from ops_fakes import Deployed, s3_event
 from typer.testing import CliRunner
 
 from eventpipe.ops import cli, cli_support, replay
+from functions.core.domain.byte_ranges import ByteRange
+from functions.core.domain.events import ObjectEvent
+from functions.core.domain.object_state import ObjectState
+from functions.core.domain.range_task import RangeTask
 
 
 @pytest.fixture
@@ -82,6 +86,7 @@ def test_dlq_list_json_has_every_queue_with_depth_and_age(run: Any, deployed: De
         ("delete-sync", "failures"),
         ("audit", "dlq"),
         ("forwarder", "dlq"),
+        ("range-worker", "tasks"),
     }
     assert rows[("audit", "dlq")]["depth"] == 1
     assert rows[("audit", "dlq")]["oldest_age_seconds"] is not None
@@ -123,6 +128,66 @@ def test_dlq_redrive_dry_run_table(run: Any, deployed: Deployed) -> None:
     assert result.exit_code == 0, result.output
     assert "1 would be redriven, 0 failed, 0 skipped" in result.stdout
     assert deployed.depth("AuditDlqUrl") == 1
+
+
+def range_task() -> dict[str, Any]:
+    """A range task as ingest's fan-out sends it (functions/core/domain/range_task.py writes the body)."""
+    task = RangeTask(
+        event=ObjectEvent(
+            event_id="ev-9",
+            detail_type="Object Created",
+            bucket="eventpipe-dev-ingest",
+            key="big/part 1.jsonl",
+            sequencer="0A2",
+            reason="PutObject",
+            size=200,
+        ),
+        token="lease-token",
+        prior=ObjectState(),
+        dataset="events",
+        ingested_at="2026-11-30T06:00:00Z",
+        ranges=2,
+        byte_range=ByteRange(1, 100, 200),
+        newlines_before=7,
+    )
+    body: dict[str, Any] = json.loads(task.to_json())
+    return body
+
+
+RANGE_TASK = range_task()
+
+
+def test_dlq_peek_shows_the_range_tasks_the_worker_failed_on(run: Any, deployed: Deployed) -> None:
+    message_id = deployed.fail_range_task(RANGE_TASK)
+
+    listed = run("dlq", "list", "--json")
+    peeked = run("dlq", "peek", "-c", "range-worker", "--json")
+
+    assert listed.exit_code == 0, listed.output
+    rows = {(row["consumer"], row["queue"]): row for row in json.loads(listed.stdout)}
+    assert rows[("range-worker", "tasks")]["depth"] == 1
+    assert rows[("range-worker", "tasks")]["url"] == deployed.url("RangeWorkerDlqUrl")
+    assert peeked.exit_code == 0, peeked.output
+    [letter] = json.loads(peeked.stdout)
+    assert (letter["queue"], letter["message_id"], letter["problem"]) == ("tasks", message_id, None)
+    assert (letter["object_key"], letter["event_id"]) == ("big/part 1.jsonl", "ev-9")
+    assert deployed.depth("RangeWorkerDlqUrl") == 1  # peek removes nothing
+
+
+def test_dlq_redrive_sends_dead_range_tasks_back_to_the_work_queue(run: Any, deployed: Deployed) -> None:
+    deployed.fail_range_task(RANGE_TASK)
+    deployed.sqs.send_message(QueueUrl=deployed.url("RangeWorkerDlqUrl"), MessageBody="not json")
+
+    result = run("dlq", "redrive", "-c", "range-worker", "--json")
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["redriven"], summary["failed"], summary["skipped"]) == (1, 0, 1)
+    assert summary["target"] == deployed.url("RangeWorkerQueueUrl")
+    [redriven] = deployed.drain("RangeWorkerQueueUrl")  # the task itself, nothing else
+    assert redriven == RANGE_TASK
+    assert RangeTask.from_json(json.dumps(redriven)).byte_range == ByteRange(1, 100, 200)
+    assert deployed.depth("RangeWorkerDlqUrl") == 1  # only the unparseable message stays
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from typing import Any
 
 from functions.core.domain.datasets import DatasetRegistry
 from functions.core.domain.events import ObjectEvent
-from functions.core.domain.table_layout import STATE_PREFIX
+from functions.core.domain.table_layout import STATE_PREFIX, record_partition
 from functions.core.use_cases.delete_sync import delete_object
 from functions.core.use_cases.ingest import ingest_object
 from functions.core.use_cases.ports import LeasePolicy, Services
@@ -52,7 +52,7 @@ class Scenario:
 
 
 def _positional(key: str, position: int, record: dict[str, Any]) -> tuple[str, str]:
-    return (key, f"{position:012d}")
+    return (record_partition(key, position), f"{position:012d}")
 
 
 def _natural(key: str, position: int, record: dict[str, Any]) -> tuple[str, str]:

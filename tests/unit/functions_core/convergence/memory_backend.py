@@ -12,9 +12,18 @@ import copy
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from functions.core.adapters.dynamodb_record_store import BATCH_WRITE_LIMIT
-from functions.core.domain.object_state import Acquired, Commit, LeaseLostError, ObjectState, Refused
+from functions.core.adapters.dynamodb_record_store import ATTEMPT_ATTRIBUTES, BATCH_WRITE_LIMIT
+from functions.core.domain.object_state import (
+    Acquired,
+    Checkpoint,
+    Commit,
+    LeaseLostError,
+    ObjectState,
+    RangeSummary,
+    Refused,
+)
 from functions.core.domain.table_layout import (
+    LAYOUT,
     NATURAL_KEY_SORT,
     POSITION_WIDTH,
     Item,
@@ -89,6 +98,7 @@ class MemoryRecordStore:
             lease_token={"S": token},
             lease_expires={"N": repr(now + lease_seconds)},
             lease_sequencer={"S": sequencer},
+            writer_sequencer={"S": sequencer},
             dirty={"BOOL": True},
         )
         if natural:
@@ -134,8 +144,9 @@ class MemoryRecordStore:
             rejected_count={"N": str(commit.rejected_count)},
             last_position={"N": str(commit.last_position)},
             dirty={"BOOL": False},
+            layout={"N": str(LAYOUT)},
         )
-        for name in ("lease_token", "lease_expires", "lease_sequencer"):
+        for name in ("lease_token", "lease_expires", "lease_sequencer", *ATTEMPT_ATTRIBUTES):
             state.pop(name, None)
         for name, value in (
             ("version_id", commit.version_id),
@@ -162,8 +173,62 @@ class MemoryRecordStore:
             committed_at={"S": committed_at},
             dirty={"BOOL": False},
         )
-        for name in ("lease_token", "lease_expires", "lease_sequencer"):
+        for name in ("lease_token", "lease_expires", "lease_sequencer", *ATTEMPT_ATTRIBUTES):
             state.pop(name, None)
+
+    def checkpoint(self, object_id: str, token: str, checkpoint: Checkpoint) -> None:
+        self._check()
+        state = self._held(object_id, token)
+        state.update(
+            progress_position={"N": str(checkpoint.position)},
+            progress_sequencer={"S": checkpoint.sequencer},
+            progress_version={"S": checkpoint.content},
+        )
+
+    # --- fan-out ----------------------------------------------------------------------------------
+    def start_fanout(self, object_id: str, token: str, *, ranges: int, lease_expires: float) -> None:
+        self._check()
+        state = self._held(object_id, token)
+        state.update(
+            fanout_token={"S": token},
+            fanout_ranges={"N": str(ranges)},
+            fanout_done={"M": {}},
+            lease_expires={"N": repr(lease_expires)},
+        )
+        state.pop("fanout_finalizer", None)
+
+    def _fanout(self, object_id: str, token: str) -> Item | None:
+        self._check()
+        state = self.states.get(object_id)
+        if state is None or state.get("lease_token", {}).get("S") != token:
+            return None
+        if state.get("fanout_token", {}).get("S") != token:
+            return None
+        return state
+
+    def renew_fanout(self, object_id: str, token: str, *, lease_expires: float) -> ObjectState | None:
+        state = self._fanout(object_id, token)
+        if state is None:
+            return None
+        state["lease_expires"] = {"N": repr(lease_expires)}
+        return ObjectState.from_item(copy.deepcopy(state))
+
+    def range_done(self, object_id: str, token: str, summary: RangeSummary) -> ObjectState | None:
+        state = self._fanout(object_id, token)
+        if state is None:
+            return None
+        state["fanout_done"]["M"][str(summary.index)] = summary.to_attribute()
+        return ObjectState.from_item(copy.deepcopy(state))
+
+    def claim_finalize(self, object_id: str, token: str, index: int) -> bool:
+        state = self._fanout(object_id, token)
+        if state is None:
+            return False
+        claimed = state.get("fanout_finalizer")
+        if claimed is not None and claimed["N"] != str(index):
+            return False
+        state["fanout_finalizer"] = {"N": str(index)}
+        return True
 
     def has_state(self, object_id: str) -> bool:
         self._check()
@@ -174,10 +239,14 @@ class MemoryRecordStore:
         self._check()
         return MemoryBatchWriter(self)
 
-    def positions_after(self, partition: str, position: int) -> Iterator[Key]:
+    def positions_after(self, partition: str, position: int, owner: str) -> Iterator[Key]:
         self._check()
         low, high = position_sort_key(position + 1), "9" * POSITION_WIDTH
-        found = sorted(k for k in self.items if k[0] == partition and low <= k[1] <= high)
+        found = sorted(
+            k
+            for k, item in self.items.items()
+            if k[0] == partition and low <= k[1] <= high and item.get("owner", {}).get("S") == owner
+        )
         return iter([{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in found])
 
     def owned_natural_keys(self, owner: str) -> Iterator[Key]:
@@ -256,6 +325,9 @@ class MemoryReports:
 
     def put(self, key: str, body: bytes) -> None:
         self.reports[key] = body
+
+    def get(self, key: str) -> bytes | None:
+        return self.reports.get(key)
 
     def delete(self, key: str) -> None:
         self.reports.pop(key, None)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from functions.core.domain.object_versions import CurrentVersion, NoCurrentVersion, Presence
+from functions.core.domain.table_layout import record_partition
 
 BUCKET = "eventpipe-dev-ingest-model"
 
@@ -132,6 +133,14 @@ class ModelReader:
             return None
         return io.BytesIO(found.body)
 
+    def open_range(
+        self, bucket: str, key: str, *, version_id: str | None, etag: str | None, start: int, end: int | None
+    ) -> IO[bytes] | None:
+        found = self._find(key, version_id, etag)
+        if found is None or found.body is None:
+            return None
+        return io.BytesIO(found.body[start : None if end is None else end + 1])
+
     def open_current(self, bucket: str, key: str) -> CurrentVersion | NoCurrentVersion:
         current = self.history.current if key == self.history.key else None
         if current is None:
@@ -164,7 +173,7 @@ def expected_records(history: KeyHistory, lines_of: dict[bytes, list[Any]]) -> d
     if current is None or current.body is None:
         return {}
     return {
-        (history.key, f"{position:012d}"): line
+        (record_partition(history.key, position), f"{position:012d}"): line
         for position, line in enumerate(lines_of[current.body], start=1)
         if line is not None
     }

@@ -172,14 +172,24 @@ def test_natural_key_parts_are_escaped_so_different_keys_never_collide() -> None
     assert (first, second) == ("d#x%23y#z", "d#x#y%23z")
 
 
-def test_default_items_are_keyed_by_object_key_and_padded_position() -> None:
-    item = ItemBuilder(Dataset(name="default"), PROVENANCE).build(42, {"a": 1})
+def test_default_items_are_keyed_by_their_shard_partition_and_padded_position() -> None:
+    builder = ItemBuilder(Dataset(name="default"), PROVENANCE)
+    item = builder.build(42, {"a": 1})
 
+    # Position 42 is in the second block of 25 positions: shard 1.
     assert (item["pk"], item["sk"], item["position"]) == (
-        {"S": "k.jsonl"},
+        {"S": "k.jsonl#01"},
         {"S": "000000000042"},
         {"N": "42"},
     )
+    # Blocks go round-robin over the 64 shards, then start over.
+    assert [builder.build(p, {})["pk"]["S"] for p in (1, 25, 26, 1600, 1601)] == [
+        "k.jsonl#00",
+        "k.jsonl#00",
+        "k.jsonl#01",
+        "k.jsonl#63",
+        "k.jsonl#00",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from functions.core.domain.object_state import Acquired
-from functions.core.domain.table_layout import STATE_PREFIX
+from functions.core.domain.table_layout import STATE_PREFIX, record_key
 from functions.core.use_cases.delete_sync import delete_object
 from functions.core.use_cases.ingest import ingest_object
 from functions.core.use_cases.object_lease import ObjectBusyError, lease_token
@@ -259,8 +259,7 @@ def test_an_expired_lease_of_a_crashed_attempt_is_taken_over_and_its_writes_clea
     for position in (1, 2, 3):
         writer.put(
             {
-                "pk": {"S": "data/a.jsonl"},
-                "sk": {"S": f"{position:012d}"},
+                **record_key("data/a.jsonl", position),
                 "owner": {"S": old.owner},
                 "sequencer": {"S": old.sequencer},
                 "data": {"M": {"v": {"N": "1"}}},
@@ -292,9 +291,9 @@ def test_an_older_event_is_refused_once_a_newer_one_is_announced(world: World) -
 def test_an_ingest_that_learns_of_a_newer_event_stops_and_leaves_the_work_to_it(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import functions.core.use_cases.mirror_object as mirror_module
+    import functions.core.use_cases.version_writer as writer_module
 
-    monkeypatch.setattr(mirror_module, "SUPERSEDE_CHECK_EVERY", 2)
+    monkeypatch.setattr(writer_module, "SUPERSEDE_CHECK_EVERY", 2)
     services = world.services()
     old = parse(world.put("data/a.jsonl", jsonl(*({"v": 1} for _ in range(5)))))
     new = parse(world.put("data/a.jsonl", jsonl({"v": 2})))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from functions.core.domain.object_state import ObjectState
-from functions.core.domain.table_layout import state_key
+from functions.core.domain.table_layout import record_key, state_key
 from functions.core.use_cases.ingest import ingest_object
 from functions.core.use_cases.repair import LOWEST_SEQUENCER, repair_object
 
@@ -28,7 +28,7 @@ def test_repair_rewrites_deleted_items_under_the_committed_sequencer(world: Worl
     services = world.services()
     event = parse(world.put(KEY, jsonl({"v": 1}, {"v": 2})))
     ingest_object(services, event)
-    world.dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": KEY}, "sk": {"S": "000000000002"}})
+    world.dynamodb.delete_item(TableName=TABLE, Key=record_key(KEY, 2))
 
     outcome = repair_object(services, BUCKET, KEY, committed=state(world))
 

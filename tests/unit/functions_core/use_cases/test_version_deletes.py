@@ -7,6 +7,7 @@ from typing import Any
 
 from functions.core.adapters.s3_object_reader import S3ObjectReader
 from functions.core.domain.object_versions import NoCurrentVersion
+from functions.core.domain.table_layout import record_key
 from functions.core.use_cases.delete_sync import delete_object
 from functions.core.use_cases.ingest import ingest_object
 
@@ -192,8 +193,7 @@ def test_an_interrupted_attempt_makes_even_a_noncurrent_delete_re_mirror_the_buc
     writer = services.store.writer()
     writer.put(
         {
-            "pk": {"S": KEY},
-            "sk": {"S": "000000000002"},
+            **record_key(KEY, 2),
             "owner": {"S": newer.owner},
             "sequencer": {"S": newer.sequencer},
             "data": {"M": {"v": {"N": "2"}}},
