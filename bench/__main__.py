@@ -11,12 +11,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import coldstart, cpu, end_to_end, machine, memory, readme, report, throughput
+from bench import coldstart, cpu, end_to_end, machine, memory, readme, report, scale, throughput
 from bench.aws import EmbeddedAws
 from bench.config import PROJECT_ROOT, BenchConfig
 from bench.results import BenchResult
 
-BENCHMARKS = ("throughput", "cpu", "memory", "cold_start", "end_to_end")
+BENCHMARKS = ("throughput", "cpu", "memory", "cold_start", "end_to_end", "scale")
 QUICK_SCALE = 0.05
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
 README = PROJECT_ROOT / "README.md"
@@ -88,6 +88,8 @@ def _run_one(name: str, config: BenchConfig, shared: _SharedAws) -> BenchResult:
         return memory.run(config, shared.get())
     if name == "cold_start":
         return coldstart.run(config, shared.get())
+    if name == "scale":
+        return scale.run(config)
     return end_to_end.run(config)
 
 
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> list[BenchResult]:
     described_machine["load_average_at_end"] = machine.load_average()
     report.render(console, described_machine, described_config, results)
     report.write_json(arguments.output, described_machine, described_config, results, described_commit)
+    scale.write_section(arguments.output, results)
     console.print(f"wrote {arguments.output}")
     _render_readme(arguments, console)
     return results

@@ -91,6 +91,9 @@ class CountingWriter:
             self.stored += len(self.batch)
             self.batch = []
 
+    def close(self) -> None:
+        self.batch = []
+
 
 class InMemoryStore:
     """A `RecordStore` for a table that holds nothing yet: every lease is granted, nothing is stale."""
@@ -112,27 +115,30 @@ class InMemoryStore:
     def release(self, object_id: str, token: str, *, dirty: bool) -> None:
         return None
 
-    def commit(self, object_id: str, token: str, commit: Any) -> None:
-        return None
-
-    def advance(self, object_id: str, token: str, **_: Any) -> None:
+    def commit(self, object_id: str, token: str, commit: Any, *, writer: str | None = None) -> None:
         return None
 
     def checkpoint(self, object_id: str, token: str, checkpoint: Any) -> None:
         return None
 
-    # Fan-out needs a work queue; the benchmark's Services have none, so these are never reached.
+    # The benchmark's services have no work queue: ingest never fans out or hands over here.
     def start_fanout(self, object_id: str, token: str, **_: Any) -> None:
-        return None
+        raise AssertionError("the benchmark never fans out")
 
-    def renew_fanout(self, object_id: str, token: str, **_: Any) -> Any:
-        return None
+    def join_fanout(self, object_id: str, token: str, writer: str, **_: Any) -> Any:
+        raise AssertionError("the benchmark never fans out")
 
-    def range_done(self, object_id: str, token: str, summary: Any) -> Any:
-        return None
+    def leave_fanout(self, object_id: str, token: str, writer: str, **_: Any) -> Any:
+        raise AssertionError("the benchmark never fans out")
 
-    def claim_finalize(self, object_id: str, token: str, index: int) -> bool:
-        return False
+    def claim_finalize(self, object_id: str, token: str, writer: str, **_: Any) -> bool:
+        raise AssertionError("the benchmark never fans out")
+
+    def abandon_fanout(self, object_id: str, token: str, writer: str | None, **_: Any) -> bool:
+        raise AssertionError("the benchmark never fans out")
+
+    def advance(self, object_id: str, token: str, **_: Any) -> None:
+        return None
 
     def has_state(self, object_id: str) -> bool:
         return False
@@ -142,7 +148,7 @@ class InMemoryStore:
         self.writers.append(writer)
         return writer
 
-    def positions_after(self, partition: str, position: int, owner: str = "") -> Iterator[Any]:
+    def positions_after(self, partition: str, position: int, owner: str) -> Iterator[Any]:
         return iter(())
 
     def owned_natural_keys(self, owner: str) -> Iterator[Any]:

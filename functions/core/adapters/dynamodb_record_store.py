@@ -6,19 +6,28 @@ Object state items (the version guard) live under `pk = "object#<bucket>/<key>"`
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
+from functions.core.adapters.dynamodb_batch_writer import (
+    DEFAULT_WRITERS,
+    MAX_UNPROCESSED_ROUNDS,
+    Backoff,
+    DynamoBatchWriter,
+    SharedPause,
+    pre_encode_batch_writes,
+)
 from functions.core.domain.object_state import (
     Acquired,
     Checkpoint,
     Commit,
     LeaseLostError,
     ObjectState,
+    OthersWritingError,
     RangeSummary,
     Refused,
     TransientStoreError,
@@ -44,98 +53,32 @@ ATTEMPT_ATTRIBUTES: Final = (
     "fanout_ranges",
     "fanout_done",
     "fanout_finalizer",
+    "fanout_writers",
 )
-BATCH_WRITE_LIMIT: Final = 25
 BATCH_GET_LIMIT: Final = 100
-MAX_UNPROCESSED_ROUNDS: Final = 8
-
-
-class Backoff:
-    """Exponential backoff with full jitter (AWS architecture blog), bounded per round."""
-
-    def __init__(self, sleep: Callable[[float], None], base: float = 0.05, cap: float = 5.0) -> None:
-        self._sleep = sleep
-        self._base = base
-        self._cap = cap
-
-    def pause(self, attempt: int) -> None:
-        self._sleep(random.uniform(0, min(self._cap, self._base * 2**attempt)))  # noqa: S311 - jitter
-
-
-class DynamoBatchWriter:
-    """Buffers puts/deletes and sends them 25 per BatchWriteItem, retrying UnprocessedItems."""
-
-    def __init__(
-        self, client: Any, table: str, backoff: Backoff, on_refused: Callable[[Item, str], None] | None = None
-    ) -> None:
-        self._client = client
-        self._table = table
-        self._backoff = backoff
-        self._on_refused = on_refused
-        # Keyed by (pk, sk): BatchWriteItem refuses two requests for one key, the later record wins.
-        self._pending: dict[tuple[str, str], dict[str, Any]] = {}
-        self.requests = 0
-
-    def put(self, item: Item) -> None:
-        self._add((item["pk"]["S"], item["sk"]["S"]), {"PutRequest": {"Item": item}})
-
-    def delete(self, key: Key) -> None:
-        self._add((key["pk"]["S"], key["sk"]["S"]), {"DeleteRequest": {"Key": key}})
-
-    def _add(self, key: tuple[str, str], request: dict[str, Any]) -> None:
-        self._pending[key] = request
-        if len(self._pending) >= BATCH_WRITE_LIMIT:
-            self._send()
-
-    def flush(self) -> None:
-        if self._pending:
-            self._send()
-
-    def _send(self) -> None:
-        batch = list(self._pending.values())
-        self._pending = {}
-        for attempt in range(MAX_UNPROCESSED_ROUNDS + 1):
-            self.requests += 1
-            try:
-                response = self._client.batch_write_item(RequestItems={self._table: batch})
-            except ClientError as error:
-                if _code(error) != "ValidationException" or self._on_refused is None:
-                    raise
-                self._one_by_one(batch)
-                return
-            batch = response.get("UnprocessedItems", {}).get(self._table, [])
-            if not batch:
-                return
-            if attempt < MAX_UNPROCESSED_ROUNDS:
-                self._backoff.pause(attempt)
-        raise TransientStoreError(
-            f"{len(batch)} writes still unprocessed after {MAX_UNPROCESSED_ROUNDS} retries"
-        )
-
-    def _one_by_one(self, batch: list[dict[str, Any]]) -> None:
-        """DynamoDB refused the batch as invalid: find the item(s) at fault instead of failing forever."""
-        for request in batch:
-            try:
-                if "PutRequest" in request:
-                    self._client.put_item(TableName=self._table, Item=request["PutRequest"]["Item"])
-                else:
-                    self._client.delete_item(TableName=self._table, Key=request["DeleteRequest"]["Key"])
-            except ClientError as error:
-                if _code(error) != "ValidationException" or "PutRequest" not in request:
-                    raise
-                assert self._on_refused is not None
-                self._on_refused(
-                    request["PutRequest"]["Item"], str(error.response["Error"].get("Message", ""))
-                )
 
 
 class DynamoRecordStore:
     """`RecordStore` on a DynamoDB table with the contract's keys (`pk`, `sk`, GSI `by-owner`)."""
 
-    def __init__(self, client: Any, table: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        writers: int = DEFAULT_WRITERS,
+    ) -> None:
+        if writers < 1:
+            raise ValueError(f"writers must be at least 1, got {writers}")
         self._client = client
         self._table = table
         self._backoff = Backoff(sleep)
+        pre_encode_batch_writes(client)
+        # Shared by every writer of this store: one backoff and one thread pool per table and client.
+        self._pause = SharedPause(self._backoff)
+        self._writers = writers
+        self._executor: ThreadPoolExecutor | None = None
 
     # --- object state (version guard and lease) -------------------------------------------------
     def acquire(
@@ -210,7 +153,8 @@ class DynamoRecordStore:
             if _code(error) != "ConditionalCheckFailedException":
                 raise
 
-    def commit(self, object_id: str, token: str, commit: Commit) -> None:
+    def commit(self, object_id: str, token: str, commit: Commit, *, writer: str | None = None) -> None:
+        """Commit under the lease `token`; a fan-out's `writer` commits only as its sole writer."""
         values: dict[str, AttributeValue] = {
             ":t": {"S": token},
             ":s": {"S": commit.sequencer},
@@ -247,19 +191,27 @@ class DynamoRecordStore:
                 values[f":{name}"] = {"S": value}
         if not commit.natural_owned:
             removes.append("natural_owned")
+        condition, names = "lease_token = :t", {"#status": "status"}
+        if writer is not None:
+            condition += " AND size(fanout_writers) = :one AND attribute_exists(fanout_writers.#w)"
+            names["#w"] = writer
+            values[":one"] = {"N": "1"}
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=state_key(object_id),
                 UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-                ConditionExpression="lease_token = :t",
-                ExpressionAttributeNames={"#status": "status"},
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if _code(error) == "ConditionalCheckFailedException":
-                raise LeaseLostError(f"lease on {object_id} expired before commit") from None
-            raise
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+            if writer is not None and ObjectState.from_item(error.response.get("Item")).lease_token == token:
+                raise OthersWritingError(f"another worker of the fan-out of {object_id} is writing") from None
+            raise LeaseLostError(f"lease on {object_id} expired before commit") from None
 
     def advance(
         self, object_id: str, token: str, *, sequencer: str, event_id: str, committed_at: str
@@ -301,68 +253,89 @@ class DynamoRecordStore:
             },
         )
 
-    # --- fan-out (fan_out.py): one attempt's ranges, done by range workers under the same lease ---------
+    # --- fan-out (fan_out.py, range_ingest.py): one attempt's ranges, written by several workers ----
+    # Under the fan-out's lease token, each worker registers in `fanout_writers` before it writes and
+    # leaves when it is done; nothing takes the object over or commits while another registered worker
+    # may still be writing (one whose deadline has not passed), so no late write of a fan-out can land
+    # after a commit or a takeover.
     def start_fanout(self, object_id: str, token: str, *, ranges: int, lease_expires: float) -> None:
         self._update_held(
             object_id,
             token,
-            "SET fanout_token = :t, fanout_ranges = :n, fanout_done = :none, lease_expires = :exp"
-            " REMOVE fanout_finalizer",
+            "SET fanout_token = :t, fanout_ranges = :n, fanout_done = :none, lease_expires = :exp,"
+            " fanout_writers = if_not_exists(fanout_writers, :none) REMOVE fanout_finalizer",
             {":n": {"N": str(ranges)}, ":none": {"M": {}}, ":exp": {"N": repr(lease_expires)}},
         )
 
-    def renew_fanout(self, object_id: str, token: str, *, lease_expires: float) -> ObjectState | None:
-        """Extend the lease of the fan-out `token`; None if that fan-out no longer holds the object."""
-        return self._update_fanout(
-            object_id, token, "SET lease_expires = :exp", {":exp": {"N": repr(lease_expires)}}
-        )
-
-    def range_done(self, object_id: str, token: str, summary: RangeSummary) -> ObjectState | None:
-        """Record that a range of the fan-out `token` is written (idempotent); the state after, or None."""
-        return self._update_fanout(
-            object_id,
-            token,
-            "SET fanout_done.#index = :summary",
-            {":summary": summary.to_attribute()},
-            names={"#index": str(summary.index)},
-        )
-
-    def claim_finalize(self, object_id: str, token: str, index: int) -> bool:
-        """Whether the worker of range `index` may finalize the fan-out: the first to ask does, and so
-        does a retry of the same range (its earlier attempt may have crashed while finalizing)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=state_key(object_id),
-                UpdateExpression="SET fanout_finalizer = :i",
-                ConditionExpression=(
-                    "lease_token = :t AND fanout_token = :t"
-                    " AND (attribute_not_exists(fanout_finalizer) OR fanout_finalizer = :i)"
-                ),
-                ExpressionAttributeValues={":t": {"S": token}, ":i": {"N": str(index)}},
+    def join_fanout(
+        self, object_id: str, token: str, writer: str, *, index: int, deadline: float
+    ) -> ObjectState | None:
+        """Register `writer` (until `deadline`) as writing for the fan-out `token`, extending the lease to
+        cover it; None if that fan-out no longer holds the object or another range is committing."""
+        for extend in (True, False):
+            condition = (
+                "lease_token = :t AND fanout_token = :t"
+                " AND (attribute_not_exists(fanout_finalizer) OR fanout_finalizer = :i)"
             )
-        except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+            update = "SET fanout_writers.#w = :d"
+            if extend:
+                update += ", lease_expires = :d"
+                condition += " AND lease_expires <= :d"
+            try:
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=state_key(object_id),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#w": writer},
+                    ExpressionAttributeValues={
+                        ":t": {"S": token},
+                        ":i": {"N": str(index)},
+                        ":d": {"N": repr(deadline)},
+                    },
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as error:
+                if _code(error) != "ConditionalCheckFailedException":
+                    raise
+                if extend and _fanout_holds(error.response.get("Item"), token, index):
+                    continue  # the lease already reaches further than this writer: keep it
+                return None
+            return ObjectState.from_item(response.get("Attributes"))
+        return None
 
-    def _update_fanout(
+    def leave_fanout(
         self,
         object_id: str,
         token: str,
-        update: str,
-        values: dict[str, AttributeValue],
-        names: dict[str, str] | None = None,
+        writer: str,
+        *,
+        done: RangeSummary | None = None,
+        gone: Iterable[str] = (),
+        drop_claim: bool = False,
     ) -> ObjectState | None:
+        """`writer` stops writing (having finished range `done`, if given); writers surely `gone` are
+        removed too. The state after, or None if the fan-out no longer holds the object."""
+        sets: list[str] = []
+        values: dict[str, Any] = {":t": {"S": token}}
+        names = {"#w": writer}
+        if done is not None:
+            sets.append("fanout_done.#index = :summary")
+            values[":summary"] = done.to_attribute()
+            names["#index"] = str(done.index)
+        removes = ["fanout_writers.#w", *_name_all(gone, names)]
+        if drop_claim:
+            removes.append("fanout_finalizer")
+        update = (f"SET {', '.join(sets)} " if sets else "") + f"REMOVE {', '.join(removes)}"
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=state_key(object_id),
                 UpdateExpression=update,
                 ConditionExpression="lease_token = :t AND fanout_token = :t",
-                ExpressionAttributeValues={":t": {"S": token}, **values},
-                **({"ExpressionAttributeNames": names} if names else {}),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
@@ -370,6 +343,89 @@ class DynamoRecordStore:
                 raise
             return None
         return ObjectState.from_item(response.get("Attributes"))
+
+    def claim_finalize(
+        self,
+        object_id: str,
+        token: str,
+        writer: str,
+        *,
+        index: int,
+        ranges: int,
+        deadline: float,
+        gone: Iterable[str],
+    ) -> bool:
+        """Whether `writer` (of range `index`) may commit the fan-out: every range is done, no other
+        writer is registered but those surely `gone` (removed now), and nobody claimed it before."""
+        names = {"#w": writer}
+        gone_names = _name_all(gone, names)
+        condition = [
+            "lease_token = :t AND fanout_token = :t AND attribute_not_exists(fanout_finalizer)",
+            "size(fanout_done) = :n",
+            "size(fanout_writers) = :k",
+            *(f"attribute_exists({name})" for name in gone_names),
+        ]
+        update = "SET fanout_finalizer = :i, fanout_writers.#w = :d"
+        if gone_names:
+            update += f" REMOVE {', '.join(gone_names)}"
+        return self._conditional(
+            object_id,
+            update,
+            " AND ".join(condition),
+            names,
+            {
+                ":t": {"S": token},
+                ":i": {"N": str(index)},
+                ":d": {"N": repr(deadline)},
+                ":k": {"N": str(len(gone_names))},
+                ":n": {"N": str(ranges)},
+            },
+        )
+
+    def abandon_fanout(self, object_id: str, token: str, writer: str | None, *, gone: Iterable[str]) -> bool:
+        """Give the fan-out's lease back (dirty) if nobody but `writer` and writers surely `gone` is
+        registered; otherwise only `writer` leaves (the last one to leave gives the lease back)."""
+        names: dict[str, str] = {}
+        mine = []
+        if writer is not None:
+            names["#w"] = writer
+            mine = ["fanout_writers.#w"]
+        gone_names = _name_all(gone, names)
+        removed = [*mine, *gone_names]
+        condition = [
+            "lease_token = :t AND fanout_token = :t",
+            "(attribute_not_exists(fanout_writers) OR size(fanout_writers) = :k)",
+            *(f"attribute_exists({name})" for name in removed),
+        ]
+        released = self._conditional(
+            object_id,
+            "SET dirty = :yes REMOVE lease_token, lease_expires, lease_sequencer"
+            + "".join(f", {name}" for name in removed),
+            " AND ".join(condition),
+            names,
+            {":t": {"S": token}, ":yes": {"BOOL": True}, ":k": {"N": str(len(removed))}},
+        )
+        if not released and writer is not None:
+            self.leave_fanout(object_id, token, writer)
+        return released
+
+    def _conditional(
+        self, object_id: str, update: str, condition: str, names: dict[str, str], values: dict[str, Any]
+    ) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=state_key(object_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                **({"ExpressionAttributeNames": names} if names else {}),
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def _update_held(
         self, object_id: str, token: str, update: str, values: dict[str, AttributeValue]
@@ -399,8 +455,19 @@ class DynamoRecordStore:
 
     # --- records ----------------------------------------------------------------------------------
     def writer(self, on_refused: Callable[[Item, str], None] | None = None) -> DynamoBatchWriter:
-        """A batch writer; `on_refused` receives items DynamoDB rejects as invalid (else they raise)."""
-        return DynamoBatchWriter(self._client, self._table, self._backoff, on_refused)
+        """A batch writer with up to `writers` requests in flight; `on_refused` receives items DynamoDB
+        rejects as invalid (else they raise), on the caller's thread."""
+        if self._writers > 1 and self._executor is None:  # threads start on first use, kept while warm
+            self._executor = ThreadPoolExecutor(self._writers, thread_name_prefix="batch-writer")
+        return DynamoBatchWriter(
+            self._client,
+            self._table,
+            self._backoff,
+            on_refused,
+            executor=self._executor,
+            writers=self._writers,
+            pause=self._pause,
+        )
 
     def positions_after(self, partition: str, position: int, owner: str) -> Iterator[Key]:
         """Keys of position-keyed items of `partition` beyond `position` that `owner` wrote (strongly
@@ -496,6 +563,22 @@ def _chunks(keys: Iterable[Key], size: int) -> Iterator[list[Key]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def _fanout_holds(item: Item | None, token: str, index: int) -> bool:
+    state = ObjectState.from_item(item)
+    return (
+        state.lease_token == token and state.fanout_token == token and state.fanout_finalizer in (None, index)
+    )
+
+
+def _name_all(writers: Iterable[str], names: dict[str, str]) -> list[str]:
+    """Attribute paths `fanout_writers.#gN` for `writers`, their placeholders added to `names`."""
+    paths = []
+    for number, writer in enumerate(writers):
+        names[f"#g{number}"] = writer
+        paths.append(f"fanout_writers.#g{number}")
+    return paths
 
 
 def _code(error: ClientError) -> str:

@@ -11,6 +11,9 @@ from enum import StrEnum
 
 from functions.core.domain.table_layout import LAYOUT, LEGACY_LAYOUT, Item
 
+# Seconds by which two hosts' clocks may disagree when one judges whether another's deadline has passed.
+CLOCK_MARGIN = 30.0
+
 
 class TransientStoreError(RuntimeError):
     """The store did not accept work after bounded retries: raise so Lambda retries the event."""
@@ -18,6 +21,11 @@ class TransientStoreError(RuntimeError):
 
 class LeaseLostError(TransientStoreError):
     """Another processor took over the object while this one was writing (it ran past its lease)."""
+
+
+class OthersWritingError(TransientStoreError):
+    """A fan-out's commit found another worker of it still registered as writing: the last one to
+    leave commits instead (range_ingest.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,10 @@ class ObjectState:
     fanout_token: str | None = None
     fanout_ranges: int = 0
     fanout_done: tuple[RangeSummary, ...] = ()
+    # The fan-out's workers writing right now, each with the time its invocation surely ended by; and
+    # the range whose worker is committing. Nothing may take over or commit while another writes.
+    fanout_writers: tuple[tuple[str, float], ...] = ()
+    fanout_finalizer: int | None = None
 
     @classmethod
     def from_item(cls, item: Item | None) -> ObjectState:
@@ -85,6 +97,13 @@ class ObjectState:
             progress_version=text("progress_version"),
             fanout_token=text("fanout_token"),
             fanout_ranges=int(number("fanout_ranges")),
+            fanout_writers=tuple(
+                sorted(
+                    (writer, float(value["N"]))
+                    for writer, value in item.get("fanout_writers", {}).get("M", {}).items()
+                )
+            ),
+            fanout_finalizer=int(number("fanout_finalizer")) if "fanout_finalizer" in item else None,
             fanout_done=tuple(
                 sorted(
                     RangeSummary.from_attribute(int(index), value)
@@ -92,6 +111,13 @@ class ObjectState:
                 )
             ),
         )
+
+    def other_writers(self, writer: str, now: float) -> tuple[list[str], list[str]]:
+        """The fan-out writers other than `writer`: (still possibly writing, surely gone). A writer is
+        gone once its invocation's deadline is past (plus a margin for clock differences)."""
+        active = [name for name, ends in self.fanout_writers if name != writer and ends + CLOCK_MARGIN >= now]
+        gone = [name for name, ends in self.fanout_writers if name != writer and ends + CLOCK_MARGIN < now]
+        return active, gone
 
     def resumable_from(self, sequencer: str, content: str) -> int:
         """How many positions of `content` (a version identity) an interrupted attempt of the same event

@@ -66,12 +66,7 @@ def fan_out(services: Services, event: ObjectEvent, lease: Lease, dataset: Datas
         ).to_json()
         for byte_range in ranges
     ]
-    services.store.start_fanout(
-        event.owner,
-        lease.token,
-        ranges=len(ranges),
-        lease_expires=services.clock() + services.lease.lease_seconds,
-    )
+    _hand_over(services, event, lease, ranges=len(ranges))
     services.fanout.queue.send(tasks)
     return Outcome(
         Status.FANNED_OUT,
@@ -97,14 +92,22 @@ def continue_elsewhere(
         newlines_before=0,
         continuation=True,
     )
-    services.store.start_fanout(
-        event.owner, lease.token, ranges=1, lease_expires=services.clock() + services.lease.lease_seconds
-    )
+    _hand_over(services, event, lease, ranges=1)
     services.fanout.queue.send([task.to_json()])
     return Outcome(
         Status.CONTINUED,
         event.owner,
         detail=f"checkpointed at position {stopped.position}; a continuation resumes from there",
+    )
+
+
+def _hand_over(services: Services, event: ObjectEvent, lease: Lease, *, ranges: int) -> None:
+    """Record the fan-out under the lease. The event also announces itself (as a waiting newer event
+    does): once this invocation returns, nothing retries the event, so an older event must never take
+    the object over, even after the lease expires with tasks still waiting in the queue."""
+    services.store.announce(event.owner, event.sequencer)
+    services.store.start_fanout(
+        event.owner, lease.token, ranges=ranges, lease_expires=services.clock() + services.lease.lease_seconds
     )
 
 

@@ -50,8 +50,12 @@ def remove_everything(
     marker that hides the key, if known)."""
     prior, store = lease.prior, services.store
     writer = store.writer()
-    removed = remove_positions_after(services, event, 0, prior, writer)
-    writer.flush()
+    try:
+        removed = remove_positions_after(services, event, 0, prior, writer)
+        writer.flush()
+    except BaseException:
+        writer.close()  # no delete of this attempt may land after its lease is released
+        raise
     if prior.natural_owned or prior.dirty:
         removed += store.delete_owned(store.owned_natural_keys(event.owner), event.owner)
     store.commit(
@@ -235,6 +239,7 @@ def finish_version(
             # Sticky: the by-owner index may not list an item written moments ago (see remove_everything).
             natural_owned=dataset.has_natural_key or prior.natural_owned,
         ),
+        writer=lease.writer,
     )
     return Outcome(
         status,
@@ -282,8 +287,12 @@ def _remove_leftovers(
     # Position-keyed items beyond this version's end (a shorter overwrite, or a dataset change).
     keep_up_to = result.last_position if not dataset.has_natural_key else 0
     writer = store.writer()
-    removed = remove_positions_after(services, event, keep_up_to, prior, writer)
-    writer.flush()
+    try:
+        removed = remove_positions_after(services, event, keep_up_to, prior, writer)
+        writer.flush()
+    except BaseException:
+        writer.close()  # no delete of this attempt may land after its lease is released
+        raise
     # Natural-key items can only exist if a committed or interrupted earlier attempt wrote some; the
     # index walk (a read per owned item) is skipped for first uploads and position-keyed objects.
     if prior.natural_owned or prior.dirty:

@@ -26,6 +26,8 @@ class Lease:
 
     token: str
     prior: ObjectState
+    # A fan-out worker sharing the lease with others (range_ingest.py): it commits only as sole writer.
+    writer: str | None = None
 
 
 def lease_token(services: Services, event: ObjectEvent) -> str:

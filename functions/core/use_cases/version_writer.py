@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from functions.core.domain.events import ObjectEvent
 from functions.core.domain.formats import SUPPORTED_DESCRIPTION, detect_format
@@ -15,7 +15,7 @@ from functions.core.domain.readers import BLANK, Malformed, RecordStream, Unread
 from functions.core.domain.reasons import Reason
 from functions.core.domain.records import ItemBuilder, RecordRejectedError
 from functions.core.domain.rejects_report import RejectsReport
-from functions.core.domain.table_layout import SHARD_BLOCK, Item, record_key
+from functions.core.domain.table_layout import SHARD_BLOCK, AttributeValue, Item, record_key
 from functions.core.use_cases.object_lease import OutOfTime, Superseded
 from functions.core.use_cases.ports import BatchWriter, Services
 
@@ -93,6 +93,9 @@ class VersionWriter:
             except UnreadableObjectError as unreadable:
                 if whole or unreadable.reason != Reason.EMPTY_OBJECT:
                     self.report.add(unreadable.position, unreadable.reason, unreadable.detail)
+            except BaseException:
+                self._writer.close()  # no request of this attempt may land after its lease is released
+                raise
         self._writer.flush()
         self._clear_refused_positions()
 
@@ -205,7 +208,9 @@ class VersionWriter:
             position,
             Reason.REFUSED_BY_DYNAMODB,
             message,
-            self._quote(position, self._raw.get(position)) or b"",
+            # A pool of writers reports a refusal after later lines were read (their text is gone):
+            # then the record is quoted from the item that was refused.
+            self._quote(position, self._raw.get(position)) or _record_of(item["data"]),
         )
 
     def _clear_refused_positions(self) -> None:
@@ -216,6 +221,18 @@ class VersionWriter:
         for position in self._refused:
             self._clear(position, cleaner)
         cleaner.flush()
+
+
+def _record_of(value: AttributeValue) -> Any:
+    """The record an item's `data` attribute holds (numbers as their text), to quote it in a report."""
+    kind, inner = next(iter(value.items()))
+    if kind == "M":
+        return {name: _record_of(member) for name, member in inner.items()}
+    if kind == "L":
+        return [_record_of(member) for member in inner]
+    if kind == "NULL":
+        return None
+    return inner  # S, N (text), BOOL
 
 
 def natural_digest(partition: str) -> bytes:

@@ -11,7 +11,6 @@ import functools
 from dataclasses import replace
 from typing import Any
 
-from functions.core.adapters.dynamodb_json_body import encode_batch_writes_with_json
 from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
 from functions.core.adapters.s3_object_reader import S3ObjectReader
 from functions.core.adapters.s3_report_sink import S3ReportSink
@@ -33,6 +32,7 @@ _CLIENT_CONFIG = {
     # DynamoDB validates every request server-side anyway.
     "parameter_validation": False,
 }
+_MIN_POOL_CONNECTIONS = 10  # botocore's default
 # Time kept in reserve at the end of an invocation for writing, cleanup and commit after a wait.
 _RESERVE_SECONDS = 120.0
 _MAX_WAIT_SECONDS = 60.0
@@ -48,33 +48,37 @@ def client_config() -> Any:
     return Config(**copy.deepcopy(_CLIENT_CONFIG))  # botocore rewrites `retries` in place
 
 
-def dynamodb_client(session: Any = None) -> Any:
-    """The functions' DynamoDB client: `client_config()`, BatchWriteItem bodies encoded by json.dumps."""
+def dynamodb_client(session: Any = None, config: Any = None) -> Any:
+    """The functions' DynamoDB client (`client_config()` unless given); `DynamoRecordStore` adds its
+    BatchWriteItem body encoding (dynamodb_batch_writer.pre_encode_batch_writes)."""
     import boto3
 
-    client = (session or boto3).client("dynamodb", config=client_config())
-    encode_batch_writes_with_json(client)
-    return client
+    return (session or boto3).client("dynamodb", config=config or client_config())
 
 
 @functools.cache
 def base_services() -> Services:
     import boto3
+    from botocore.config import Config
 
     settings = get_settings()
     config = client_config()
     s3 = boto3.client("s3", config=config)
-    dynamodb = dynamodb_client()
+    # A connection per writer thread, plus one for the caller's own requests (lease, superseded checks):
+    # beyond the pool size urllib3 opens and discards connections (botocore Config, max_pool_connections).
+    pool = Config(max_pool_connections=max(_MIN_POOL_CONNECTIONS, settings.writers + 1))
+    dynamodb = dynamodb_client(config=config.merge(pool))
     queue_url = settings.fanout_queue_url
     queue = SqsWorkQueue(lambda: boto3.client("sqs", config=config), queue_url) if queue_url else None
     return Services(
-        store=DynamoRecordStore(dynamodb, settings.table_name),
+        store=DynamoRecordStore(dynamodb, settings.table_name, writers=settings.writers),
         objects=S3ObjectReader(s3),
         reports=S3ReportSink(s3, settings.rejects_bucket),
         datasets=DatasetRegistry.load(),
         max_json_bytes=settings.max_json_array_bytes,
         lease=LeasePolicy(lease_seconds=settings.lease_seconds),
         fanout=FanoutPolicy(queue=queue, threshold_bytes=settings.fanout_threshold_bytes),
+        writers=settings.writers,
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from functions.core.adapters.dynamodb_batch_writer import DEFAULT_WRITERS
 from functions.core.wiring import env as names
 
 DEFAULT_MAX_JSON_ARRAY_BYTES = 32 * 1024 * 1024  # the stack always sets it; as infra/config.py DEFAULTS
@@ -27,6 +28,8 @@ class Settings:
     lease_seconds: int = 330
     fanout_queue_url: str | None = None
     fanout_threshold_bytes: int = DEFAULT_FANOUT_THRESHOLD_BYTES
+    # BatchWriteItem requests in flight per writer (1 = one at a time); the stack sets it per stage.
+    writers: int = DEFAULT_WRITERS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -46,12 +49,20 @@ class Settings:
         if limit <= 0:
             raise SettingsError(f"{names.MAX_JSON_ARRAY_BYTES} must be positive, got {limit}")
         threshold = _positive(env, names.FANOUT_THRESHOLD_BYTES, DEFAULT_FANOUT_THRESHOLD_BYTES)
+        raw_writers = env.get(names.WRITERS, "").strip()
+        try:
+            writers = int(raw_writers) if raw_writers else DEFAULT_WRITERS
+        except ValueError:
+            raise SettingsError(f"{names.WRITERS} must be an integer, got {raw_writers!r}") from None
+        if writers < 1:
+            raise SettingsError(f"{names.WRITERS} must be at least 1, got {writers}")
         return cls(
             fanout_queue_url=env.get(names.FANOUT_QUEUE_URL, "").strip() or None,
             fanout_threshold_bytes=threshold,
             table_name=required(names.TABLE_NAME),
             rejects_bucket=required(names.REJECTS_BUCKET),
             max_json_array_bytes=limit,
+            writers=writers,
         )
 
 

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from functions.core.adapters.dynamodb_record_store import MAX_UNPROCESSED_ROUNDS, DynamoRecordStore
 from functions.core.domain.object_state import TransientStoreError
+from functions.core.domain.table_layout import record_partition
 from functions.core.use_cases.ingest import ingest_object
 
 from ..conftest import TABLE, World, parse
@@ -59,7 +60,7 @@ class ThrottlingClient(CountingClient):
 
 def item(n: int, pk: str = "data/a.jsonl") -> dict[str, Any]:
     return {
-        "pk": {"S": pk},
+        "pk": {"S": record_partition(pk, n)},  # layout 2 (table_layout.py)
         "sk": {"S": f"{n:012d}"},
         "owner": {"S": f"b/{pk}"},
         "sequencer": {"S": "1"},
@@ -98,14 +99,20 @@ def test_unprocessed_items_are_retried_with_backoff_until_written(world: World) 
     assert all(0 <= pause <= 0.05 * 2**attempt for attempt, pause in enumerate(world.sleeps))
 
 
-def test_writes_still_unprocessed_after_bounded_retries_raise_a_transient_error(world: World) -> None:
+@pytest.mark.parametrize("writers", [1, 16])
+def test_writes_still_unprocessed_after_bounded_retries_raise_a_transient_error(
+    world: World, writers: int
+) -> None:
     client = ThrottlingClient(world.dynamodb, rounds=1000, stuck=True)
-    writer = DynamoRecordStore(client, TABLE, sleep=world.sleeps.append).writer()
+    writer = DynamoRecordStore(client, TABLE, sleep=world.sleeps.append, writers=writers).writer()
 
-    for n in range(1, 25):
-        writer.put(item(n))
+    def put_25_and_flush() -> None:
+        for n in range(1, 26):
+            writer.put(item(n))  # one writer sends the batch at the 25th put and fails there
+        writer.flush()  # a pool sends it in the background: its failure surfaces here
+
     with pytest.raises(TransientStoreError):
-        writer.put(item(25))  # the 25th fills the batch and sends it
+        put_25_and_flush()
 
     assert client.calls["batch_write_item"] == MAX_UNPROCESSED_ROUNDS + 1
     assert len(world.sleeps) == MAX_UNPROCESSED_ROUNDS

@@ -12,13 +12,15 @@ import copy
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from functions.core.adapters.dynamodb_record_store import ATTEMPT_ATTRIBUTES, BATCH_WRITE_LIMIT
+from functions.core.adapters.dynamodb_batch_writer import BATCH_WRITE_LIMIT
+from functions.core.adapters.dynamodb_record_store import ATTEMPT_ATTRIBUTES
 from functions.core.domain.object_state import (
     Acquired,
     Checkpoint,
     Commit,
     LeaseLostError,
     ObjectState,
+    OthersWritingError,
     RangeSummary,
     Refused,
 )
@@ -47,13 +49,16 @@ def _key(pk: str, sk: str) -> tuple[str, str]:
 
 class MemoryRecordStore:
     """`RecordStore` over two dicts. `fault` injects a crash mid-write: "crash" raises in the writer
-    (the attempt can still release its lease), "kill" also takes the store down until `restore()`."""
+    (the attempt can still release its lease), "kill" also takes the store down until `restore()`.
+    The fault strikes in the first batch write after `fault_skip` batches went through whole (a crash
+    after a checkpoint), or at a `crash_point` (e.g. right after the range tasks were sent)."""
 
     def __init__(self) -> None:
         self.states: dict[str, Item] = {}
         self.items: dict[tuple[str, str], Item] = {}
         self.index_lag: set[tuple[str, str]] = set()  # keys the by-owner index does not list yet
         self.fault: str | None = None
+        self.fault_skip = 0
         self.down = False
 
     # --- snapshots (the checker branches from them) ---------------------------------------------
@@ -69,11 +74,32 @@ class MemoryRecordStore:
         """Take these (fresh, unshared) dicts as the table's contents."""
         self.states, self.items, self.index_lag = states, items, lag
         self.fault = None
+        self.fault_skip = 0
         self.down = False
 
     def _check(self) -> None:
         if self.down:
             raise StoreDown("the table is unreachable")
+
+    def armed(self) -> bool:
+        """Whether the injected fault strikes in this batch (one more batch goes through otherwise)."""
+        if self.fault is None:
+            return False
+        if self.fault_skip:
+            self.fault_skip -= 1
+            return False
+        return True
+
+    def crash_point(self, what: str) -> None:
+        """The attempt dies here if a fault is armed (not counted as a batch)."""
+        if self.fault is not None and not self.fault_skip:
+            self._strike(f"simulated crash {what}")
+
+    def _strike(self, message: str) -> None:
+        if self.fault == "kill":
+            self.down = True
+        self.fault = None
+        raise CrashAfterWrites(message)
 
     # --- object state -----------------------------------------------------------------------------
     def acquire(
@@ -132,9 +158,13 @@ class MemoryRecordStore:
             raise LeaseLostError(f"lease on {object_id} expired before commit")
         return state
 
-    def commit(self, object_id: str, token: str, commit: Commit) -> None:
+    def commit(self, object_id: str, token: str, commit: Commit, *, writer: str | None = None) -> None:
         self._check()
         state = self._held(object_id, token)
+        if writer is not None:
+            writers = state.get("fanout_writers", {"M": {}})["M"]
+            if len(writers) != 1 or writer not in writers:
+                raise OthersWritingError(f"another worker of the fan-out of {object_id} is writing")
         state.update(
             sequencer={"S": commit.sequencer},
             status={"S": str(commit.status)},
@@ -185,7 +215,7 @@ class MemoryRecordStore:
             progress_version={"S": checkpoint.content},
         )
 
-    # --- fan-out ----------------------------------------------------------------------------------
+    # --- fan-out (mirrors DynamoRecordStore's registrations of writers) -------------------------
     def start_fanout(self, object_id: str, token: str, *, ranges: int, lease_expires: float) -> None:
         self._check()
         state = self._held(object_id, token)
@@ -195,6 +225,7 @@ class MemoryRecordStore:
             fanout_done={"M": {}},
             lease_expires={"N": repr(lease_expires)},
         )
+        state.setdefault("fanout_writers", {"M": {}})
         state.pop("fanout_finalizer", None)
 
     def _fanout(self, object_id: str, token: str) -> Item | None:
@@ -206,28 +237,82 @@ class MemoryRecordStore:
             return None
         return state
 
-    def renew_fanout(self, object_id: str, token: str, *, lease_expires: float) -> ObjectState | None:
+    def join_fanout(
+        self, object_id: str, token: str, writer: str, *, index: int, deadline: float
+    ) -> ObjectState | None:
         state = self._fanout(object_id, token)
         if state is None:
             return None
-        state["lease_expires"] = {"N": repr(lease_expires)}
-        return ObjectState.from_item(copy.deepcopy(state))
-
-    def range_done(self, object_id: str, token: str, summary: RangeSummary) -> ObjectState | None:
-        state = self._fanout(object_id, token)
-        if state is None:
-            return None
-        state["fanout_done"]["M"][str(summary.index)] = summary.to_attribute()
-        return ObjectState.from_item(copy.deepcopy(state))
-
-    def claim_finalize(self, object_id: str, token: str, index: int) -> bool:
-        state = self._fanout(object_id, token)
-        if state is None:
-            return False
         claimed = state.get("fanout_finalizer")
         if claimed is not None and claimed["N"] != str(index):
+            return None
+        state["fanout_writers"]["M"][writer] = {"N": repr(deadline)}
+        if float(state["lease_expires"]["N"]) <= deadline:
+            state["lease_expires"] = {"N": repr(deadline)}
+        return ObjectState.from_item(state)  # immutable: it keeps nothing of the item
+
+    def leave_fanout(
+        self,
+        object_id: str,
+        token: str,
+        writer: str,
+        *,
+        done: RangeSummary | None = None,
+        gone: Iterable[str] = (),
+        drop_claim: bool = False,
+    ) -> ObjectState | None:
+        state = self._fanout(object_id, token)
+        if state is None:
+            return None
+        if done is not None:
+            state["fanout_done"]["M"][str(done.index)] = done.to_attribute()
+        for name in (writer, *gone):
+            state["fanout_writers"]["M"].pop(name, None)
+        if drop_claim:
+            state.pop("fanout_finalizer", None)
+        return ObjectState.from_item(state)
+
+    def claim_finalize(
+        self,
+        object_id: str,
+        token: str,
+        writer: str,
+        *,
+        index: int,
+        ranges: int,
+        deadline: float,
+        gone: Iterable[str],
+    ) -> bool:
+        state = self._fanout(object_id, token)
+        gone = list(gone)
+        if state is None or "fanout_finalizer" in state:
             return False
+        writers = state["fanout_writers"]["M"]
+        if len(state["fanout_done"]["M"]) != ranges or len(writers) != len(gone):
+            return False
+        if any(name not in writers for name in gone):
+            return False
+        for name in gone:
+            del writers[name]
         state["fanout_finalizer"] = {"N": str(index)}
+        writers[writer] = {"N": repr(deadline)}
+        return True
+
+    def abandon_fanout(self, object_id: str, token: str, writer: str | None, *, gone: Iterable[str]) -> bool:
+        state = self._fanout(object_id, token)
+        if state is None:
+            return False
+        removed = ([writer] if writer is not None else []) + list(gone)
+        writers = state.get("fanout_writers", {"M": {}})["M"]
+        if len(writers) != len(removed) or any(name not in writers for name in removed):
+            if writer is not None:
+                writers.pop(writer, None)
+            return False
+        for name in removed:
+            del writers[name]
+        state["dirty"] = {"BOOL": True}
+        for name in ("lease_token", "lease_expires", "lease_sequencer"):
+            state.pop(name, None)
         return True
 
     def has_state(self, object_id: str) -> bool:
@@ -296,27 +381,25 @@ class MemoryBatchWriter:
         if self._pending:
             self._send()
 
+    def close(self) -> None:
+        self._pending = {}
+
     def _send(self) -> None:
         store = self._store
         store._check()
         batch, self._pending = self._pending, {}
         self.requests += 1
+        armed = store.armed()
         for count, (key, item) in enumerate(batch.items()):
-            if store.fault is not None and count == 1:
+            if armed and count == 1:
                 # Half a batch is written when the attempt dies: the table is left in between.
-                if store.fault == "kill":
-                    store.down = True
-                store.fault = None
-                raise CrashAfterWrites("simulated crash in the middle of a write")
+                store._strike("simulated crash in the middle of a write")
             if item is None:
                 store.items.pop(key, None)
             else:
                 store.items[key] = item
-        if store.fault is not None:  # a batch of one: die right after it
-            if store.fault == "kill":
-                store.down = True
-            store.fault = None
-            raise CrashAfterWrites("simulated crash right after a write")
+        if armed:  # a batch of one: die right after it
+            store._strike("simulated crash right after a write")
 
 
 class MemoryReports:
@@ -331,3 +414,16 @@ class MemoryReports:
 
     def delete(self, key: str) -> None:
         self.reports.pop(key, None)
+
+
+class MemoryQueue:
+    """The range work queue: task bodies in the order sent (the checker delivers them in any order).
+    An armed fault strikes right after a send: the tasks are out, the attempt that sent them dies."""
+
+    def __init__(self, store: MemoryRecordStore) -> None:
+        self.store = store
+        self.bodies: list[str] = []
+
+    def send(self, bodies: list[str]) -> None:
+        self.bodies.extend(bodies)
+        self.store.crash_point("right after sending the range tasks")
