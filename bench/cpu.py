@@ -72,6 +72,7 @@ def run(config: BenchConfig) -> BenchResult:
         "read+convert": lambda: stages.read_convert(io.BytesIO(body)),
         "full": lambda: stages.full(io.BytesIO(body)),
         "all-in": lambda: stages.full(io.BytesIO(body), subject.ClientStore(client)),
+        "all-in, one writer": lambda: stages.full(io.BytesIO(body), subject.ClientStore(client, writers=1)),
     }
     measured: dict[str, list[float]] = {name: [] for name in [*work, "build/sign", "response parse"]}
     for stage in work.values():  # warm-up: compile the schema, fill caches; not counted
@@ -92,6 +93,7 @@ def run(config: BenchConfig) -> BenchResult:
         "us/record",
         measured["all-in"],
     )
+    result.add("all-in with one writer (no pool threads)", "us/record", measured["all-in, one writer"])
     result.add("stage read + parse (stream, Decimal)", "us/record", measured["read"])
     result.add("stage convert to item", "us/record", _differences(measured["read+convert"], measured["read"]))
     result.add(
