@@ -106,7 +106,7 @@ demo: setup ## the whole pipeline offline on the embedded AWS, with sample data 
 local: setup ## local mode in the foreground until Ctrl-C (CDK_ARGS="-c eventpipe.STAGE.key=value")
 	$(BIN)/eventpipe local start --stage $(STAGE) $(CDK_ARGS)
 
-bench: setup ## benchmarks: prints a table, writes bench/results.json
+bench: setup ## benchmarks: prints a table, writes bench/results.json and the README results section
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove build output (keeps .venv)

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 import traceback
 from pathlib import Path
 
 from rich.console import Console
 
-from bench import coldstart, cpu, end_to_end, machine, memory, report, scale, throughput
+from bench import coldstart, cpu, end_to_end, machine, memory, readme, report, scale, throughput
 from bench.aws import EmbeddedAws
 from bench.config import PROJECT_ROOT, BenchConfig
 from bench.results import BenchResult
 
 BENCHMARKS = ("throughput", "cpu", "memory", "cold_start", "end_to_end", "scale")
 QUICK_SCALE = 0.05
+RESULTS = PROJECT_ROOT / "bench" / "results.json"
+README = PROJECT_ROOT / "README.md"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -27,10 +31,36 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these benchmarks")
     parser.add_argument("--skip", nargs="+", choices=BENCHMARKS, default=[], help="skip these benchmarks")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write JSON")
     parser.add_argument(
-        "--output", type=Path, default=PROJECT_ROOT / "bench" / "results.json", help="where to write JSON"
+        "--readme",
+        type=Path,
+        help="README whose results section to regenerate (default: README.md when --output is the "
+        "default bench/results.json, else none)",
+    )
+    parser.add_argument(
+        "--render-only", action="store_true", help="run nothing: regenerate the README section from --output"
     )
     return parser.parse_args(argv)
+
+
+def _readme_target(arguments: argparse.Namespace) -> Path | None:
+    if arguments.readme:
+        return Path(arguments.readme)
+    return README if arguments.output.resolve() == RESULTS.resolve() else None
+
+
+def _render_readme(arguments: argparse.Namespace, console: Console) -> None:
+    target = _readme_target(arguments)
+    if target is None:
+        return
+    document = json.loads(arguments.output.read_text(encoding="utf-8"))
+    try:
+        readme.update(target, document)
+    except readme.MarkersError as missing:
+        console.print(f"[red]{target}: {missing}[/red]")
+        sys.exit(1)
+    console.print(f"regenerated the results section of {target}")
 
 
 class _SharedAws:
@@ -57,7 +87,7 @@ def _run_one(name: str, config: BenchConfig, shared: _SharedAws) -> BenchResult:
     if name == "memory":
         return memory.run(config, shared.get())
     if name == "cold_start":
-        return coldstart.run(config)
+        return coldstart.run(config, shared.get())
     if name == "scale":
         return scale.run(config)
     return end_to_end.run(config)
@@ -65,6 +95,9 @@ def _run_one(name: str, config: BenchConfig, shared: _SharedAws) -> BenchResult:
 
 def main(argv: list[str] | None = None) -> list[BenchResult]:
     arguments = _parse(argv)
+    if arguments.render_only:
+        _render_readme(arguments, Console())
+        return []
     config = BenchConfig(
         scale=QUICK_SCALE if arguments.quick and arguments.scale == 1.0 else arguments.scale,
         runs=arguments.runs or (1 if arguments.quick else 5),
@@ -73,6 +106,7 @@ def main(argv: list[str] | None = None) -> list[BenchResult]:
     selected = [name for name in arguments.only or BENCHMARKS if name not in arguments.skip]
     console = Console() if Console().is_terminal else Console(width=150)
     described_machine = machine.describe()
+    described_commit = machine.commit(PROJECT_ROOT)
     described_config = config.describe() | {"benchmarks": selected}
 
     results: list[BenchResult] = []
@@ -92,10 +126,12 @@ def main(argv: list[str] | None = None) -> list[BenchResult]:
     finally:
         shared.stop()
     described_config["total_seconds"] = round(time.perf_counter() - started, 1)
+    described_machine["load_average_at_end"] = machine.load_average()
     report.render(console, described_machine, described_config, results)
-    report.write_json(arguments.output, described_machine, described_config, results)
+    report.write_json(arguments.output, described_machine, described_config, results, described_commit)
     scale.write_section(arguments.output, results)
     console.print(f"wrote {arguments.output}")
+    _render_readme(arguments, console)
     return results
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 
 def _cpu_model() -> str:
@@ -38,4 +40,25 @@ def describe() -> dict[str, object]:
         "boto3": _version("boto3"),
         "moto": _version("moto"),
         "aws-lambda-powertools": _version("aws-lambda-powertools"),
+        "load_average_at_start": load_average(),
     }
+
+
+def load_average() -> float | None:
+    """1-minute load average: on shared cores, wall-clock figures taken under load are slower."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def commit(project_root: Path) -> dict[str, object]:
+    """The commit measured, and whether the work tree differed from it (then the figures are not its)."""
+
+    def git(*arguments: str) -> str:
+        completed = subprocess.run(
+            ["git", *arguments], cwd=project_root, capture_output=True, text=True, check=False
+        )
+        return completed.stdout.strip() if completed.returncode == 0 else ""
+
+    status = git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results.json", ":!README.md"
+    )
+    return {"sha": git("rev-parse", "HEAD") or "unknown", "dirty": bool(status)}

@@ -65,7 +65,7 @@ def render(
         figures.add_section()
     console.print(figures)
 
-    goals = Table(title="goals (issue 6)")
+    goals = Table(title="goals")
     goals.add_column("benchmark")
     goals.add_column("goal")
     goals.add_column("measured", justify="right")
@@ -83,10 +83,15 @@ def render(
 
 
 def write_json(
-    path: Path, machine: dict[str, Any], config: dict[str, Any], results: list[BenchResult]
+    path: Path,
+    machine: dict[str, Any],
+    config: dict[str, Any],
+    results: list[BenchResult],
+    commit: dict[str, Any] | None = None,
 ) -> None:
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit,
         "machine": machine,
         "config": config,
         "benchmarks": {result.key: result.as_dict() for result in results},

@@ -12,6 +12,8 @@ import contextlib
 import importlib
 import io
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import IO, Any, Protocol
@@ -35,6 +37,8 @@ def handler_environment(endpoint: str | None) -> dict[str, str]:
         names.POWERTOOLS_SERVICE_NAME: "ingest",
         names.POWERTOOLS_METRICS_NAMESPACE: "eventpipe",
         names.POWERTOOLS_LOG_LEVEL: "INFO",
+        # Lambda's active tracing alone; the Powertools Tracer (X-Ray SDK) is opt-in (docs/operations.md)
+        names.POWERTOOLS_TRACE_DISABLED: "true",
     }
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
@@ -262,11 +266,106 @@ class CpuStages:
         writer.flush()
         return writer.stored
 
-    def full(self, stream: IO[bytes]) -> int:
-        outcome = run_use_case(self.key, StreamReader(stream))
+    def full(self, stream: IO[bytes], store: InMemoryStore | None = None) -> int:
+        outcome = run_use_case(self.key, StreamReader(stream), store)
         if outcome.records_rejected:
             raise RuntimeError(f"{outcome.records_rejected} benchmark records were rejected: {outcome}")
         return int(outcome.records_written)
+
+
+class _StubBody:
+    """The raw body of a stubbed response: botocore reads `AWSResponse.content` through `stream()`."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+class ClientStageClock:
+    """CPU spent inside a real botocore DynamoDB client, split at its documented events (botocore Events,
+    https://docs.aws.amazon.com/botocore/latest/topics/events.html): `provide-client-params` ->
+    `before-send` is request building, serialization and SigV4 signing; `before-send` also answers the
+    request (an AWSResponse, no network: "allows a response to be returned that fulfills the request");
+    from there to `after-call` is response parsing."""
+
+    RESPONSE = b'{"UnprocessedItems":{}}'
+
+    def __init__(self) -> None:
+        self.build_sign = 0.0
+        self.parse = 0.0
+        self.requests = 0
+        # A pool of writers calls the client from several threads: one mark per thread, sums under a lock.
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def attach(self, events: Any) -> None:
+        events.register("provide-client-params.dynamodb.BatchWriteItem", self._start)
+        events.register("before-send.dynamodb.BatchWriteItem", self._answer)
+        events.register("after-call.dynamodb.BatchWriteItem", self._parsed)
+
+    # time.thread_time: the CPU of the calling thread only, so pool threads do not bill each other.
+    def _start(self, **_: Any) -> None:
+        self._local.mark = time.thread_time()
+
+    def _answer(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        spent = time.thread_time() - self._local.mark
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "bench"}
+        response = AWSResponse(request.url, 200, headers, _StubBody(self.RESPONSE))
+        with self._lock:
+            self.build_sign += spent
+            self.requests += 1
+        self._local.mark = time.thread_time()
+        return response
+
+    def _parsed(self, **_: Any) -> None:
+        spent = time.thread_time() - self._local.mark
+        with self._lock:
+            self.parse += spent
+
+
+def stubbed_dynamodb_client(clock: ClientStageClock) -> Any:
+    """A DynamoDB client configured like the function's (functions/core/wiring/lambda_services.py), in a
+    private session (the default session stays the code under test's), whose sends `clock` answers."""
+    import boto3
+
+    # As in the function: importing Powertools registers a botocore session initializer that adds a
+    # User-Agent handler to every client created afterwards (a per-request cost to count).
+    import functions.core.wiring.observability  # noqa: F401
+    from eventpipe.local.auth import LocalCredentials
+    from functions.core.wiring.lambda_services import dynamodb_client
+
+    # Throwaway credentials: SigV4 signs with them (it costs the same), nothing ever leaves the process.
+    credentials = LocalCredentials.generate().aws_environment()
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    client = dynamodb_client(session)
+    clock.attach(client.meta.events)
+    return client
+
+
+class ClientStore(InMemoryStore):
+    """The in-memory store, except that items leave through the real `DynamoRecordStore` writer and a
+    real botocore client (whose sends are answered in process)."""
+
+    def __init__(self, client: Any, writers: int | None = None) -> None:
+        super().__init__()
+        from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
+
+        # The function's default pool unless told otherwise (Settings.writers, default 16).
+        self._real = (
+            DynamoRecordStore(client, TABLE, writers=writers) if writers else DynamoRecordStore(client, TABLE)
+        )
+        self.written = 0
+
+    def writer(self, on_refused: Any = None) -> Any:
+        return self._real.writer(on_refused)
 
 
 def cpu_stages() -> CpuStages:

@@ -109,6 +109,9 @@ def project_function(
             env.POWERTOOLS_SERVICE_NAME: service,
             env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
             env.POWERTOOLS_LOG_LEVEL: config.log_level,
+            # Active tracing alone (the Lambda service segment per invocation); the Powertools Tracer's
+            # X-Ray SDK would add subsegments per AWS call at a cold-start cost (README, Performance).
+            env.POWERTOOLS_TRACE_DISABLED: "true",
         },
     )
     acknowledge(

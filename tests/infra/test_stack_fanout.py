@@ -108,6 +108,7 @@ def test_the_worker_gets_the_ingest_function_treatment(stack: Synthesized) -> No
         "POWERTOOLS_SERVICE_NAME": "range-worker",
         "POWERTOOLS_METRICS_NAMESPACE": "eventpipe",
         "POWERTOOLS_LOG_LEVEL": config.log_level,
+        "POWERTOOLS_TRACE_DISABLED": "true",  # active tracing alone, like every function
     }
     logs = stack.resources[function["LoggingConfig"]["LogGroup"]["Ref"]]
     assert logs["Properties"]["RetentionInDays"] == config.log_retention_days

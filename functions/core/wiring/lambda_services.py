@@ -41,18 +41,33 @@ _MAX_WAIT_SECONDS = 60.0
 _LEASE_MARGIN_SECONDS = 30.0
 
 
+def client_config() -> Any:
+    """The botocore `Config` of the functions' clients (also what the benchmark's client uses)."""
+    from botocore.config import Config
+
+    return Config(**copy.deepcopy(_CLIENT_CONFIG))  # botocore rewrites `retries` in place
+
+
+def dynamodb_client(session: Any = None, config: Any = None) -> Any:
+    """The functions' DynamoDB client (`client_config()` unless given); `DynamoRecordStore` adds its
+    BatchWriteItem body encoding (dynamodb_batch_writer.pre_encode_batch_writes)."""
+    import boto3
+
+    return (session or boto3).client("dynamodb", config=config or client_config())
+
+
 @functools.cache
 def base_services() -> Services:
     import boto3
     from botocore.config import Config
 
     settings = get_settings()
-    config = Config(**copy.deepcopy(_CLIENT_CONFIG))  # botocore rewrites `retries` in place
+    config = client_config()
     s3 = boto3.client("s3", config=config)
     # A connection per writer thread, plus one for the caller's own requests (lease, superseded checks):
     # beyond the pool size urllib3 opens and discards connections (botocore Config, max_pool_connections).
     pool = Config(max_pool_connections=max(_MIN_POOL_CONNECTIONS, settings.writers + 1))
-    dynamodb = boto3.client("dynamodb", config=config.merge(pool))
+    dynamodb = dynamodb_client(config=config.merge(pool))
     queue_url = settings.fanout_queue_url
     queue = SqsWorkQueue(lambda: boto3.client("sqs", config=config), queue_url) if queue_url else None
     return Services(

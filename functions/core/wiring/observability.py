@@ -1,8 +1,13 @@
 """Powertools logger, metrics and tracer, created once per execution environment.
 
-The X-Ray SDK behind Powertools' Tracer costs ~130 ms to import. The tracer is therefore created on
-the first traced call, and only when X-Ray can receive segments (in Lambda with active tracing), so
-module import stays cheap and tests or local runs never pay for tracing they cannot use.
+Tracing: the functions run with Lambda's active tracing, which records a segment per invocation
+(initialization, invocation, overhead) without any SDK in the function. Powertools' Tracer (the X-Ray
+SDK) adds subsegments per AWS call and annotations, at a cold-start cost (`make bench`, cold start:
+creating it and patching botocore). The stack sets POWERTOOLS_TRACE_DISABLED=true, so the SDK is never
+loaded; set it to false on a function to get the subsegments. Even then the tracer is created on the
+first traced call, and only where X-Ray can receive segments, so tests and local runs never pay for it.
+(Lambda developer guide, "Visualize Lambda function invocations using AWS X-Ray": Lambda emits its
+service segments for every traced invocation; AWS calls need the SDK.)
 """
 
 from __future__ import annotations
