@@ -8,33 +8,57 @@ attempt gives its lease back, or a kill that leaves the lease held until it expi
 find the object busy and announce themselves). Wherever every operation is done, every event has been
 delivered and no lease is held, the table must hold exactly the records of the key's current version.
 
+Fan-out and resume (issue 12): in the `fan-out` scenario the first two puts are large enough to be
+split into two byte ranges (a small threshold), so their ingest only sends range tasks; each task is
+then a step of its own, delivered in any order, at most one of them (or one event) a second time later,
+and the one failed attempt may be a range worker that crashes midway (it stays registered as a writer
+until its deadline), or the coordinator dying right after it sent the tasks. A newer event may arrive,
+wait and take over at any point of a fan-out; a lease may expire while tasks wait in the queue. In the
+`resumed` scenario every record is a checkpoint and the failed attempt dies after its first checkpoint,
+so its retry (or another delivery of the event) resumes where it stopped, unless another event's
+attempt ran in between. A schedule ends only once no range task is left in the queue; a state from
+which no step can finish the history (a lease never freed, a task that can never finish) is a failure.
+
 Pruning, and why it is sound: the use cases are deterministic functions of (the bucket, the table, the
 event, the clock); the bucket is determined by how many operations were performed. Two schedules that
-reach the same (operations performed, table, rejects reports, clock, events delivered, duplicate and
-failure budgets left) have identical futures, so that state is explored once and its result (the
-number of complete schedules below it) is reused. The count of schedules reported is exact: it counts
-every distinct schedule, explored or reused.
+reach the same (operations performed, table, rejects reports, queued range tasks, events delivered,
+duplicate and failure budgets left) have identical futures, so that state is explored once and its
+result (the number of complete schedules below it) is reused. The count of schedules reported is exact:
+it counts every distinct schedule, explored or reused. Time: the clock reads START at every step, and
+letting time pass (`expire`) moves the stored lease expiries and fan-out writer deadlines into the past
+instead. The use cases only compare the clock with those stored times (timestamps they write are never
+compared), so this keeps every comparison's outcome, and states that differ only by how long ago a
+lease expired are one.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any
 
 from functions.core.domain.datasets import DatasetRegistry
 from functions.core.domain.events import ObjectEvent
+from functions.core.domain.object_state import CLOCK_MARGIN, ObjectState, TransientStoreError
+from functions.core.domain.range_task import RangeTask
 from functions.core.domain.table_layout import STATE_PREFIX, record_partition
+from functions.core.use_cases import fan_out, range_ingest, version_writer
 from functions.core.use_cases.delete_sync import delete_object
 from functions.core.use_cases.ingest import ingest_object
-from functions.core.use_cases.ports import LeasePolicy, Services
+from functions.core.use_cases.mirror_object import content_id
+from functions.core.use_cases.outcome import Outcome, Status
+from functions.core.use_cases.ports import FanoutPolicy, LeasePolicy, Services
+from functions.core.use_cases.range_ingest import ingest_range
 
-from .memory_backend import MemoryRecordStore, MemoryReports
+from .memory_backend import MemoryQueue, MemoryRecordStore, MemoryReports
 from .s3_model import KeyHistory, ModelReader, jsonl
 
 LEASE_SECONDS = 300.0
-START = 1_800_000_000.0
+START = 1_800_000_000.0  # the clock of every step
+EXPIRED = START - 1  # the expiry of a lease that time ran out on
+GONE = EXPIRED - CLOCK_MARGIN - 1  # the deadline of a fan-out writer whose invocation surely ended
 
 
 @dataclass(frozen=True)
@@ -46,6 +70,9 @@ class Scenario:
     versioned: bool
     bodies: tuple[list[Any], ...]  # the records of put #j are bodies[j % len(bodies)] (None: not JSON)
     table_key: Callable[[str, int, dict[str, Any]], tuple[str, str]]
+    fanout_threshold: int | None = None  # objects above it are fanned out (None: never)
+    checkpoint_every: int | None = None  # version_writer.CHECKPOINT_EVERY for this scenario
+    fault_skip: int = 0  # batch writes an attempt completes before the injected fault strikes
 
     def body(self, put_index: int) -> list[Any]:
         return self.bodies[put_index % len(self.bodies)]
@@ -68,11 +95,28 @@ def _person(email: str, n: int) -> dict[str, Any]:
 POSITIONAL_BODIES = ([{"put": 0}], [{"put": 1}, {"put": 1, "n": 2}], [None, {"put": 2}])
 NATURAL_BODIES = ([_person("a", 0)], [_person("a", 1), _person("b", 1)], [None, _person("b", 2)])
 
+# Fan-out: the first two shapes are split into two ranges (over FANOUT_THRESHOLD bytes, at most twice
+# that), the third one is small and ingested in one invocation. Lines are 9 bytes long.
+FANOUT_BODIES = ([{"p": 0}, {"p": 0}], [{"p": 1}, None, {"p": 1}], [{"p": 2}])
+FANOUT_THRESHOLD = 14
+
 SCENARIOS = {
     "versioned": Scenario("versioned", "data/a.jsonl", True, POSITIONAL_BODIES, _positional),
     "unversioned": Scenario("unversioned", "data/a.jsonl", False, POSITIONAL_BODIES, _positional),
     "versioned-natural-key": Scenario(
         "versioned-natural-key", "people/a.jsonl", True, NATURAL_BODIES, _natural
+    ),
+    "fan-out": Scenario(
+        "fan-out",
+        "data/a.jsonl",
+        False,
+        FANOUT_BODIES,
+        _positional,
+        fanout_threshold=FANOUT_THRESHOLD,
+    ),
+    # Every record is a checkpoint; the failed attempt dies in its second batch, after the first one.
+    "resumed": Scenario(
+        "resumed", "data/a.jsonl", True, POSITIONAL_BODIES, _positional, checkpoint_every=1, fault_skip=1
     ),
 }
 
@@ -127,6 +171,10 @@ class Result:
     schedules: int = 0
     states: int = 0
     failures: list[str] = field(default_factory=list)
+    # Distinct steps (not schedules) that exercised fan-out and resume: the search reached them.
+    fan_outs: int = 0
+    range_commits: int = 0
+    resumes: int = 0
 
 
 class Checker:
@@ -157,12 +205,26 @@ class Checker:
         ]
         self.store = MemoryRecordStore()
         self.reports = MemoryReports()
+        self.queue = MemoryQueue(self.store)
         self.result = Result()
         self._memo: dict[tuple[Any, ...], int] = {}
+        self._path: list[str] = []  # the moves that led to the node being explored (for failures)
 
     def run(self) -> Result:
-        start = (0, frozenset(), False, not self.faults, 0, self._freeze())
-        self.result.schedules = self._explore(start)
+        start: tuple[Any, ...] = (0, frozenset(), False, not self.faults, self._freeze())
+        saved = version_writer.CHECKPOINT_EVERY, fan_out.ThreadPoolExecutor, range_ingest.uuid
+        if self.scenario.checkpoint_every is not None:
+            version_writer.CHECKPOINT_EVERY = self.scenario.checkpoint_every  # type: ignore[misc]
+        # The coordinator counts newlines on a thread pool; one thread start costs more than a whole
+        # step here, and the order of those reads changes nothing: count them on this thread.
+        fan_out.ThreadPoolExecutor = _SameThread  # type: ignore[misc,assignment]
+        # A range worker names itself by its invocation (given below) and a random suffix: the suffix
+        # is fixed here so that equal states are equal (the invocation id keeps names distinct).
+        range_ingest.uuid = _FixedIds  # type: ignore[assignment]
+        try:
+            self.result.schedules = self._explore(start)
+        finally:
+            version_writer.CHECKPOINT_EVERY, fan_out.ThreadPoolExecutor, range_ingest.uuid = saved  # type: ignore[misc]
         self.result.states = len(self._memo)
         return self.result
 
@@ -170,13 +232,20 @@ class Checker:
     def _freeze(self) -> bytes:
         store = self.store
         return pickle.dumps(
-            (store.states, store.items, sorted(store.index_lag), sorted(self.reports.reports.items()))
+            (
+                store.states,
+                store.items,
+                sorted(store.index_lag),
+                sorted(self.reports.reports.items()),
+                tuple(sorted(self.queue.bodies)),  # the queue is a multiset: SQS keeps no order
+            )
         )
 
     def _thaw(self, frozen: bytes) -> None:
-        states, items, lag, reports = pickle.loads(frozen)
+        states, items, lag, reports, pending = pickle.loads(frozen)
         self.store.restore_from(states, items, set(lag))
         self.reports.reports = dict(reports)
+        self.queue.bodies = list(pending)
 
     def _explore(self, node: tuple[Any, ...]) -> int:
         known = self._memo.get(node)
@@ -185,18 +254,21 @@ class Checker:
         return known
 
     def _search(self, node: tuple[Any, ...]) -> int:
-        performed, delivered, duplicated, failed, expiries, frozen = node
+        performed, delivered, duplicated, failed, frozen = node
         schedules = 0
         self._thaw(frozen)
-        now = START + expiries * (LEASE_SECONDS + 1)
-        lease_held = any(
-            "lease_token" in state and float(state["lease_expires"]["N"]) >= now
-            for state in self.store.states.values()
+        lease_held = any(_held(state) for state in self.store.states.values())
+        pending = sorted(set(self.queue.bodies))
+        complete = (
+            performed == len(self.operations)
+            and len(delivered) == len(self.events)
+            and not lease_held
+            and not pending
         )
-        if performed == len(self.operations) and len(delivered) == len(self.events) and not lease_held:
+        if complete:
             self._check(node)
             schedules += 1
-        moves: list[tuple[str, int]] = []
+        moves: list[tuple[str, Any]] = []
         if performed < len(self.operations):
             moves.append(("perform", performed))
         for index in range(performed):
@@ -207,53 +279,129 @@ class Checker:
                     moves.append(("kill", index))
             elif not duplicated:
                 moves.append(("duplicate", index))
+        for task in pending:
+            moves.append(("run", task))
+            if not duplicated:
+                # SQS will deliver it once more, at any later point: it stays in the queue.
+                moves.append(("run-and-keep", task))
+            if not failed:
+                # A failed range keeps the lease either way: a kill is a crash here.
+                moves.append(("crash-run", task))
         if lease_held:
             moves.append(("expire", 0))
-        for move, index in moves:
+        progress = False
+        for move, argument in moves:
             self._thaw(frozen)
-            child = self._step(node, move, index)
+            self._path.append(f"{move} {_task_name(argument) if isinstance(argument, str) else argument}")
+            child = self._step(node, move, argument)
             # A step that changed nothing (a busy retry that found the object as it was) is no new schedule.
             if child is not None and child != node:
+                progress = True
                 schedules += self._explore(child)
+            self._path.pop()
+        if not complete and not progress:
+            # Nothing can happen any more, yet an event or a task is left, or the lease is never freed.
+            self.result.failures.append(f"{self._describe(node)}: stuck (no step completes the history)")
         return schedules
 
-    def _step(self, node: tuple[Any, ...], move: str, index: int) -> tuple[Any, ...] | None:
-        performed, delivered, duplicated, failed, expiries, _ = node
+    def _step(self, node: tuple[Any, ...], move: str, argument: Any) -> tuple[Any, ...] | None:
+        performed, delivered, duplicated, failed, _ = node
         if move == "perform":
-            return (performed + 1, delivered, duplicated, failed, expiries, self._freeze())
+            return self._node(performed + 1, delivered, duplicated, failed)
         if move == "expire":
-            return (performed, delivered, duplicated, failed, expiries + 1, self._freeze())
-        services = self._services(performed, expiries, index, attempt=move)
+            # Time passes beyond every lease held and every fan-out writer's deadline (see the module
+            # docstring: the stored times move back, not the clock forward).
+            for state in self.store.states.values():
+                if _held(state):
+                    state["lease_expires"] = {"N": repr(EXPIRED)}
+                for deadline in state.get("fanout_writers", {}).get("M", {}).values():
+                    deadline["N"] = repr(min(float(deadline["N"]), GONE))
+            return self._node(performed, delivered, duplicated, failed)
+        if move in ("run", "run-and-keep", "crash-run"):
+            return self._run_task(node, move, argument)
+        index = argument
+        services = self._services(performed, index, attempt=move)
         event = self.replays[index] if move == "duplicate" else self.parsed[index]
         if move in ("crash", "kill"):
-            self.store.fault = move
+            self._arm(move)
+        resumable = event.is_created and self._resumable(event)
         try:
-            (ingest_object if event.is_created else delete_object)(services, event)
+            outcome = (ingest_object if event.is_created else delete_object)(services, event)
         except Exception as failure:  # the attempt failed: Lambda retries the event later
             if move in ("deliver", "duplicate") and not _retryable(failure):
                 self.result.failures.append(f"{self._describe(node)} {move} e{index}: {failure!r}")
                 return None
             self.store.down = False
             if move in ("crash", "kill"):
-                return (performed, delivered, duplicated, True, expiries, self._freeze())
-            return (performed, delivered, duplicated, failed, expiries, self._freeze())
+                return self._node(performed, delivered, duplicated, True)
+            return self._node(performed, delivered, duplicated, failed)
         if move in ("crash", "kill"):
             # The attempt ended before writing anything (stale, or nothing to write): no fault happened.
             self.store.fault = None
             return None
+        self._count(outcome, resumable)
         if move == "duplicate":
-            return (performed, delivered, True, failed, expiries, self._freeze())
-        return (performed, delivered | {index}, duplicated, failed, expiries, self._freeze())
+            return self._node(performed, delivered, True, failed)
+        return self._node(performed, delivered | {index}, duplicated, failed)
 
-    def _services(self, performed: int, expiries: int, index: int, *, attempt: str) -> Services:
-        clock = START + expiries * (LEASE_SECONDS + 1)
+    def _run_task(self, node: tuple[Any, ...], move: str, body: str) -> tuple[Any, ...] | None:
+        """SQS delivers a range task: done (it leaves the queue), or failed (it stays, to be retried)."""
+        performed, delivered, duplicated, failed, _ = node
+        task = RangeTask.from_json(body)
+        # Each delivery is an invocation of its own; a crashed one stays registered as a writer.
+        invocation = f"{task.token}/range{task.byte_range.index}{'-crashed' if move == 'crash-run' else ''}"
+        services = replace(self._services(performed, 0, attempt="range"), invocation_id=invocation)
+        if move == "crash-run":
+            self._arm("crash")
+        try:
+            outcome = ingest_range(services, task)
+        except Exception as failure:  # the worker failed: the message becomes visible again
+            if move != "crash-run" and not _retryable(failure):
+                self.result.failures.append(f"{self._describe(node)} {move} {_task_name(body)}: {failure!r}")
+                return None
+            self.store.down = False
+            # A failed task stays in the queue (and the duplicate it would have left is not spent).
+            return self._node(performed, delivered, duplicated, failed or move == "crash-run")
+        if move == "crash-run":
+            self.store.fault = None  # the task ended before writing anything: no fault happened
+            return None
+        self._count(outcome, resumable=False)
+        if move == "run-and-keep":
+            return self._node(performed, delivered, True, failed)
+        self.queue.bodies.remove(body)
+        return self._node(performed, delivered, duplicated, failed)
+
+    def _node(
+        self, performed: int, delivered: frozenset[int], duplicated: bool, failed: bool
+    ) -> tuple[Any, ...]:
+        return (performed, delivered, duplicated, failed, self._freeze())
+
+    def _arm(self, fault: str) -> None:
+        self.store.fault = fault
+        self.store.fault_skip = self.scenario.fault_skip
+
+    def _resumable(self, event: ObjectEvent) -> bool:
+        state = ObjectState.from_item(self.store.states.get(event.owner))
+        return state.resumable_from(event.sequencer, content_id(event)) > 0
+
+    def _count(self, outcome: Outcome, resumable: bool) -> None:
+        if outcome.status == Status.FANNED_OUT:
+            self.result.fan_outs += 1
+        elif "object committed" in outcome.detail:
+            self.result.range_commits += 1
+        elif resumable and outcome.status == Status.INGESTED:
+            self.result.resumes += 1
+
+    def _services(self, performed: int, index: int, *, attempt: str) -> Services:
+        threshold = self.scenario.fanout_threshold
         return Services(
             store=self.store,
             objects=ModelReader(self.histories[performed]),
             reports=self.reports,
             datasets=self.datasets,
             lease=LeasePolicy(lease_seconds=LEASE_SECONDS, max_wait_seconds=0.0),
-            clock=lambda: clock,
+            fanout=FanoutPolicy() if threshold is None else FanoutPolicy(self.queue, threshold),
+            clock=lambda: START,
             sleep=lambda _: None,
             # Lambda retries an invocation with its request id; a duplicate delivery is another invocation.
             invocation_id=f"e{index}-{'b' if attempt == 'duplicate' else 'a'}",
@@ -276,12 +424,43 @@ class Checker:
             self.result.failures.append(f"{self._describe(node)}: table {found} != bucket {expected}")
 
     def _describe(self, node: tuple[Any, ...]) -> str:
-        return f"[{self.scenario.name}] {list(self.operations)} delivered={sorted(node[1])}"
+        return f"[{self.scenario.name}] {list(self.operations)} after: {'; '.join(self._path)}"
+
+
+class _FixedIds:
+    """`uuid` for range_ingest: the same suffix every time."""
+
+    @staticmethod
+    def uuid4() -> Any:
+        return SimpleNamespace(hex="0" * 32)
+
+
+class _SameThread:
+    """`ThreadPoolExecutor.map` run on the calling thread."""
+
+    def __init__(self, max_workers: int) -> None:
+        del max_workers
+
+    def __enter__(self) -> _SameThread:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def map(self, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        return map(function, items)
+
+
+def _task_name(body: str) -> str:
+    task = RangeTask.from_json(body)
+    return f"range {task.byte_range.index} of {task.event.event_id} (token {task.token})"
+
+
+def _held(state: dict[str, Any]) -> bool:
+    return "lease_token" in state and float(state["lease_expires"]["N"]) >= START
 
 
 def _retryable(failure: Exception) -> bool:
-    from functions.core.domain.object_state import TransientStoreError
-
     return isinstance(failure, TransientStoreError)
 
 
