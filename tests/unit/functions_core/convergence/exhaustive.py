@@ -73,6 +73,7 @@ class Scenario:
     fanout_threshold: int | None = None  # objects above it are fanned out (None: never)
     checkpoint_every: int | None = None  # version_writer.CHECKPOINT_EVERY for this scenario
     fault_skip: int = 0  # batch writes an attempt completes before the injected fault strikes
+    fault_loses_single: bool = False  # the fault drops a one-item batch (else it lands, then the crash)
 
     def body(self, put_index: int) -> list[Any]:
         return self.bodies[put_index % len(self.bodies)]
@@ -114,9 +115,17 @@ SCENARIOS = {
         _positional,
         fanout_threshold=FANOUT_THRESHOLD,
     ),
-    # Every record is a checkpoint; the failed attempt dies in its second batch, after the first one.
+    # Every record is a checkpoint; the failed attempt dies in its second batch, after the first one,
+    # and that batch is lost: a retry resuming one record too far would leave a hole.
     "resumed": Scenario(
-        "resumed", "data/a.jsonl", True, POSITIONAL_BODIES, _positional, checkpoint_every=1, fault_skip=1
+        "resumed",
+        "data/a.jsonl",
+        True,
+        POSITIONAL_BODIES,
+        _positional,
+        checkpoint_every=1,
+        fault_skip=1,
+        fault_loses_single=True,
     ),
 }
 
@@ -379,6 +388,7 @@ class Checker:
     def _arm(self, fault: str) -> None:
         self.store.fault = fault
         self.store.fault_skip = self.scenario.fault_skip
+        self.store.fault_loses_single = self.scenario.fault_loses_single
 
     def _resumable(self, event: ObjectEvent) -> bool:
         state = ObjectState.from_item(self.store.states.get(event.owner))

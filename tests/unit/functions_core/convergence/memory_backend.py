@@ -59,6 +59,7 @@ class MemoryRecordStore:
         self.index_lag: set[tuple[str, str]] = set()  # keys the by-owner index does not list yet
         self.fault: str | None = None
         self.fault_skip = 0
+        self.fault_loses_single = False  # a batch of one dies before it lands (else right after)
         self.down = False
 
     # --- snapshots (the checker branches from them) ---------------------------------------------
@@ -75,6 +76,7 @@ class MemoryRecordStore:
         self.states, self.items, self.index_lag = states, items, lag
         self.fault = None
         self.fault_skip = 0
+        self.fault_loses_single = False
         self.down = False
 
     def _check(self) -> None:
@@ -390,6 +392,8 @@ class MemoryBatchWriter:
         batch, self._pending = self._pending, {}
         self.requests += 1
         armed = store.armed()
+        if armed and len(batch) == 1 and store.fault_loses_single:
+            store._strike("simulated crash before a write of one item landed")
         for count, (key, item) in enumerate(batch.items()):
             if armed and count == 1:
                 # Half a batch is written when the attempt dies: the table is left in between.
