@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from aws_cdk import Duration
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from functions.core.domain.range_task import PARTS_PREFIX
 from infra.constructs.secure_bucket import secure_bucket
+
+# A fan-out's per-range rejects are deleted by its commit; a fan-out taken over by a newer event leaves
+# them behind. They must outlive a task waiting in the range work DLQ (14 days) to be redriven.
+ABANDONED_PARTS_DAYS = 15
 
 
 class RejectsBucket(Construct):
@@ -27,4 +33,9 @@ class RejectsBucket(Construct):
             log_prefix=log_prefix,
             noncurrent_version_expiration_days=noncurrent_version_expiration_days,
             retain_data=retain_data,
+        )
+        self.bucket.add_lifecycle_rule(
+            id="expire-abandoned-fanout-parts",
+            prefix=PARTS_PREFIX,
+            expiration=Duration.days(ABANDONED_PARTS_DAYS),
         )

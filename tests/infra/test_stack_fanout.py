@@ -20,6 +20,7 @@ from infra_template import FOURTEEN_DAYS, Synthesized, as_list, assert_secure_qu
 from stack_fixtures import CDK_CONTEXT, KINDS_CONTEXT, synth
 
 from eventpipe.contract.consumers import Consumer
+from functions.core.domain.range_task import PARTS_PREFIX
 from infra.config import load_config
 from infra.registry import CONSUMERS
 
@@ -199,3 +200,12 @@ def test_a_stack_whose_consumers_never_fan_out_has_no_range_worker(tmp_path: Pat
 
     assert not [key for key in plain.outputs if key.startswith("RangeWorker")]
     assert plain.of_type("AWS::Lambda::EventSourceMapping") == {}
+
+
+def test_rejects_parts_a_taken_over_fan_out_left_expire_after_the_dlq_retention(dev: Synthesized) -> None:
+    rejects = dev.props(dev.output_ref("RejectsBucketName"))
+    rules = {rule["Id"]: rule for rule in rejects["LifecycleConfiguration"]["Rules"]}
+
+    parts = rules["expire-abandoned-fanout-parts"]
+    assert (parts["Prefix"], parts["Status"]) == (PARTS_PREFIX, "Enabled")
+    assert parts["ExpirationInDays"] * 86400 > FOURTEEN_DAYS  # a dead task may still be redriven

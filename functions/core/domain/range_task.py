@@ -17,6 +17,8 @@ from functions.core.domain.events import ObjectEvent
 from functions.core.domain.object_state import ObjectState
 
 TASK_VERSION: Final = 1
+# Where ranges keep their rejects until the commit merges them (in the rejects bucket, outside rejects/).
+PARTS_PREFIX: Final = "fanout-parts/"
 # The state fields a finalizer needs to commit as the coordinator would have (mirror_object.finish_version).
 _PRIOR_FIELDS: Final = ("sequencer", "last_position", "rejected_count", "natural_owned", "dirty", "layout")
 
@@ -47,9 +49,8 @@ class RangeTask:
     def part_key(self) -> str:
         """Where this range's rejects wait for the finalizer (in the rejects bucket, outside rejects/)."""
         owner = hashlib.sha256(self.event.owner.encode("utf-8", "surrogatepass")).hexdigest()
-        return (
-            f"fanout-parts/{owner}/{self.event.sequencer.rstrip('0') or '0'}/{self.byte_range.index:05d}.json"
-        )
+        version = self.event.sequencer.rstrip("0") or "0"  # as report_key: without the right padding
+        return f"{PARTS_PREFIX}{owner}/{version}/{self.byte_range.index:05d}.json"
 
     def part_key_of(self, index: int) -> str:
         return dataclasses.replace(self, byte_range=ByteRange(index, 0, 0)).part_key
