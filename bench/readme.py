@@ -141,13 +141,18 @@ def _scale(scale: dict[str, Any]) -> list[str]:
         lines.append("")
     projection = scale.get("projected_minutes_for_25M_records")
     if projection:
+        given = projection.get("inputs", {})
         inputs = ", ".join(
-            f"{name} = {figure(value)}" for name, value in projection.get("inputs", {}).items()
+            f"{name} = {figure(value) if isinstance(value, int | float) else value}"
+            for name, value in given.items()
+            if name != "assumptions"
         )
         lines += [
             f"Projected minutes for 25M records: **{figure(projection.get('minutes'))}**.",
             "",
             f"Formula: `{projection.get('formula', '')}`" + (f" with {inputs}." if inputs else ""),
+            "",
+            *(f"- {assumption}" for assumption in given.get("assumptions", [])),
             "",
         ]
     return lines

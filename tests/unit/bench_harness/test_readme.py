@@ -105,3 +105,13 @@ def test_a_document_without_scale_renders_without_the_scale_section(document: di
 def test_a_readme_without_one_pair_of_markers_is_refused(broken: str) -> None:
     with pytest.raises(readme.MarkersError):
         readme.replace_section(broken, "section\n")
+
+
+def test_projection_inputs_of_any_kind_render_and_assumptions_become_a_list(document: dict[str, Any]) -> None:
+    projection = document["scale"]["projected_minutes_for_25M_records"]
+    projection["inputs"] = {"records": 25_000_000, "note": "text", "assumptions": ["one", "two"]}
+
+    markdown = readme.render(document)
+
+    assert "records = 25,000,000, note = text." in markdown
+    assert "- one\n- two" in markdown
