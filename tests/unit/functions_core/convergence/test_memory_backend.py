@@ -1,7 +1,7 @@
 """The in-memory store of the exhaustive checker behaves like `DynamoRecordStore` on DynamoDB (moto):
 the same histories, delivered in the same sampled orders (with crashes), leave identical tables, state
-items included: the lease, checkpoints (`checkpoint`) and fan-outs (`start_fanout`, `renew_fanout`,
-`range_done`, `claim_finalize`) write the same attributes and refuse the same calls."""
+items included: the lease, checkpoints (`checkpoint`) and fan-outs (`start_fanout`, `join_fanout`,
+`leave_fanout`, `claim_finalize`, `abandon_fanout`) write the same attributes and refuse the same calls."""
 
 from __future__ import annotations
 
