@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Final, NoReturn
 
 from functions.core.domain.datasets import Dataset
+from functions.core.domain.events import ObjectEvent
 from functions.core.domain.readers import NonFinite, UnrepresentableNumber
 from functions.core.domain.reasons import Reason
 from functions.core.domain.table_layout import (
@@ -201,6 +202,20 @@ class Provenance:
     version_id: str | None = None
     etag: str | None = None
     replay_name: str | None = None
+
+    @classmethod
+    def of_event(cls, event: ObjectEvent, ingested_at: str) -> Provenance:
+        """The provenance of the records of the version `event` names (one source for every writer)."""
+        return cls(
+            bucket=event.bucket,
+            key=event.key,
+            sequencer=event.sequencer,
+            event_id=event.event_id,
+            ingested_at=ingested_at,
+            version_id=event.version_id,
+            etag=event.etag,
+            replay_name=event.replay_name,
+        )
 
     @property
     def owner(self) -> str:

@@ -138,16 +138,7 @@ def _write(
     now = services.timestamp()
     builder = ItemBuilder(
         dataset,
-        Provenance(
-            bucket=event.bucket,
-            key=event.key,
-            sequencer=event.sequencer,
-            event_id=event.event_id,
-            ingested_at=now,
-            version_id=event.version_id,
-            etag=event.etag,
-            replay_name=event.replay_name,
-        ),
+        Provenance.of_event(event, now),
     )
     # Positions this version leaves empty must not keep an older version's item. With a clean prior
     # state we know how far the old version reached; after an interrupted attempt we cannot.

@@ -155,16 +155,7 @@ class _Worker:
         services, task, event, byte_range = self.services, self.task, self.event, self.task.byte_range
         builder = ItemBuilder(
             services.datasets.for_key(event.key),
-            Provenance(
-                bucket=event.bucket,
-                key=event.key,
-                sequencer=event.sequencer,
-                event_id=event.event_id,
-                ingested_at=task.ingested_at,
-                version_id=event.version_id,
-                etag=event.etag,
-                replay_name=event.replay_name,
-            ),
+            Provenance.of_event(event, task.ingested_at),
         )
         body = services.objects.open_range(
             event.bucket,
