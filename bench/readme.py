@@ -148,7 +148,13 @@ def _scale(scale: dict[str, Any]) -> list[str]:
             if name != "assumptions"
         )
         lines += [
-            f"Projected minutes for 25M records: **{figure(projection.get('minutes'))}**.",
+            f"Projected minutes for 25M records: **{figure(projection.get('minutes'))}**"
+            + (
+                f", {figure(projection['ratio_to_quota'])}x the "
+                f"{figure(projection.get('quota_minutes'))} min the table's default write quota allows."
+                if "ratio_to_quota" in projection
+                else "."
+            ),
             "",
             f"Formula: `{projection.get('formula', '')}`" + (f" with {inputs}." if inputs else ""),
             "",
