@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.formatting import figure
+
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 _VERDICTS = {True: "met", False: "**missed**", None: "not measured"}
@@ -17,28 +19,6 @@ _VERDICTS = {True: "met", False: "**missed**", None: "not measured"}
 
 class MarkersError(ValueError):
     """The README lacks the markers (or has them twice, or in the wrong order)."""
-
-
-def figure(value: float | int | None) -> str:
-    """A number as the tables show it: integers whole, floats to about 3 significant figures."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if value == 0:
-        return "0"
-    magnitude = abs(value)
-    if magnitude >= 1000:
-        return f"{value:,.0f}"
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    if magnitude >= 10:
-        return f"{value:.1f}"
-    if magnitude >= 0.01:
-        return f"{value:.2f}"
-    return f"{value:.2e}"
 
 
 def _cell(text: Any) -> str:
