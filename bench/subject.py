@@ -95,11 +95,20 @@ class CountingWriter:
         self.batch = []
 
 
+class EncodingWriter(CountingWriter):
+    """`CountingWriter` that also encodes each batch of 25 into its BatchWriteItem body, as the real writer
+    does on the caller's thread (`dynamodb_batch_writer.encode_batch`), then drops it."""
+
+    def flush(self) -> None:
+        from functions.core.adapters.dynamodb_batch_writer import encode_batch
+
+        if self.batch:
+            encode_batch(TABLE, [{"PutRequest": {"Item": item}} for item in self.batch])
+        super().flush()
+
+
 class InMemoryStore:
     """A `RecordStore` for a table that holds nothing yet: every lease is granted, nothing is stale."""
-
-    def __init__(self) -> None:
-        self.writers: list[CountingWriter] = []
 
     def acquire(self, object_id: str, sequencer: str, token: str, **_: Any) -> Any:
         from functions.core.domain.object_state import Acquired, ObjectState
@@ -143,8 +152,12 @@ class InMemoryStore:
     def has_state(self, object_id: str) -> bool:
         return False
 
+    def __init__(self, *, encode: bool = False) -> None:
+        self.writers: list[CountingWriter] = []
+        self._encode = encode
+
     def writer(self, on_refused: Any = None) -> CountingWriter:
-        writer = CountingWriter()
+        writer = EncodingWriter() if self._encode else CountingWriter()
         self.writers.append(writer)
         return writer
 
