@@ -79,7 +79,8 @@ def continue_elsewhere(
     services: Services, event: ObjectEvent, lease: Lease, dataset: Dataset, stopped: OutOfTime
 ) -> Outcome:
     """Hand an ingest that checkpointed before its invocation ended to the range worker: a fan-out
-    of one task that resumes the whole object from the checkpoint under the same lease."""
+    of one task that resumes the whole object from the checkpoint under the same lease. A delete that
+    runs out of time is handed over the same way (delete_sync.apply_delete)."""
     assert services.fanout.queue is not None  # hand_over_at is only set with a queue
     task = RangeTask(
         event=event,
@@ -97,7 +98,7 @@ def continue_elsewhere(
     return Outcome(
         Status.CONTINUED,
         event.owner,
-        detail=f"checkpointed at position {stopped.position}; a continuation resumes from there",
+        detail=f"{stopped}; a continuation resumes from there",
     )
 
 
