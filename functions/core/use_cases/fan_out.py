@@ -98,6 +98,7 @@ def continue_elsewhere(
     return Outcome(
         Status.CONTINUED,
         event.owner,
+        items_removed=stopped.removed,
         detail=f"{stopped}; a continuation resumes from there",
     )
 

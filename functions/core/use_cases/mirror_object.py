@@ -94,7 +94,7 @@ def _removal_pace(services: Services, event: ObjectEvent, writer: BatchWriter) -
             raise Superseded
         if services.hand_over_at is not None and services.clock() >= services.hand_over_at:
             writer.flush()  # nothing of this attempt may be in flight once the continuation starts
-            raise OutOfTime(removed, f"removed {removed} items")
+            raise OutOfTime(0, removed=removed)
 
     return pace
 

@@ -114,9 +114,10 @@ class OutOfTime(Exception):  # control flow, not an error
     """The invocation is about to end: the attempt checkpointed at `position` and hands the rest of
     the object over to a continuation (fan_out.continue_elsewhere), keeping its lease."""
 
-    def __init__(self, position: int, progress: str | None = None) -> None:
-        super().__init__(progress or f"checkpointed at position {position}")
+    def __init__(self, position: int, *, removed: int = 0) -> None:
+        super().__init__(f"removed {removed} items" if removed else f"checkpointed at position {position}")
         self.position = position
+        self.removed = removed  # a removal (mirror_object.remove_everything) counts what it deleted
 
 
 class Superseded(Exception):  # control flow, not an error

@@ -19,7 +19,7 @@ from functions.core.use_cases import mirror_object, version_writer
 from functions.core.use_cases.delete_sync import delete_object
 from functions.core.use_cases.ingest import ingest_object
 from functions.core.use_cases.object_lease import ObjectBusyError
-from functions.core.use_cases.outcome import Status
+from functions.core.use_cases.outcome import Outcome, Status
 from functions.core.use_cases.ports import FanoutPolicy, Services
 from functions.core.use_cases.range_ingest import ingest_range
 
@@ -120,14 +120,14 @@ def out_of_time(world: World, queue: ListQueue) -> Services:
     return world.services(fanout=FanoutPolicy(queue=queue, threshold_bytes=1 << 30), hand_over_at=0.0)
 
 
-def run_continuations(world: World, queue: ListQueue, *, short_of_time: int) -> list[Status]:
+def run_continuations(world: World, queue: ListQueue, *, short_of_time: int) -> list[Outcome]:
     """Run the queued continuations; the first `short_of_time` run out of time too and hand over again."""
-    statuses: list[Status] = []
+    outcomes: list[Outcome] = []
     while queue.bodies:
         task = RangeTask.from_json(queue.bodies.pop(0))
-        services = out_of_time(world, queue) if len(statuses) < short_of_time else world.services()
-        statuses.append(ingest_range(services, task).status)
-    return statuses
+        services = out_of_time(world, queue) if len(outcomes) < short_of_time else world.services()
+        outcomes.append(ingest_range(services, task))
+    return outcomes
 
 
 def test_a_large_removal_hands_over_and_its_continuations_delete_each_item_once(
@@ -139,11 +139,13 @@ def test_a_large_removal_hands_over_and_its_continuations_delete_each_item_once(
     deleted = parse(world.delete("data/big.jsonl"))
 
     first = delete_object(out_of_time(world, queue), deleted)
-    statuses = run_continuations(world, queue, short_of_time=1)
+    continued = run_continuations(world, queue, short_of_time=1)
 
     assert first.status == Status.CONTINUED
     assert first.detail.startswith("removed 20 items")
-    assert statuses == [Status.CONTINUED, Status.DELETED]
+    assert [outcome.status for outcome in continued] == [Status.CONTINUED, Status.DELETED]
+    # Each invocation counts what it removed (the ItemsRemoved metric adds up to the object's items).
+    assert [first.items_removed, *(outcome.items_removed for outcome in continued)] == [20, 20, 20]
     assert world.records() == {}
     assert sent["delete"] == 60  # nobody deleted an item twice: each went on from what was left
     state = world.item(STATE_PREFIX + deleted.owner, "state")
@@ -165,10 +167,10 @@ def test_a_restored_large_version_hands_over_and_resumes_from_its_checkpoint(
     removed = parse(world.delete_version("data/big.jsonl", newer["detail"]["object"]["version-id"]))
 
     first = delete_object(out_of_time(world, queue), removed)
-    statuses = run_continuations(world, queue, short_of_time=1)
+    continued = run_continuations(world, queue, short_of_time=1)
 
     assert first.status == Status.CONTINUED
-    assert statuses == [Status.CONTINUED, Status.RESTORED]
+    assert [outcome.status for outcome in continued] == [Status.CONTINUED, Status.RESTORED]
     assert world.records() == v1
     assert sent["put"] == 60  # each checkpoint was resumed from, nothing written twice
 
@@ -185,10 +187,10 @@ def test_a_newer_upload_takes_over_a_handed_over_delete_and_its_continuation_sto
 
     # No worker has taken the continuation yet: the newer upload takes the object over at once.
     upload = ingest_object(world.services(), parse(world.put("data/big.jsonl", '{"n": 0}\n')))
-    statuses = run_continuations(world, queue, short_of_time=0)
+    continued = run_continuations(world, queue, short_of_time=0)
 
     assert upload.status == Status.INGESTED
-    assert statuses == [Status.STALE]
+    assert [outcome.status for outcome in continued] == [Status.STALE]
     assert list(world.records().values()) == [{"n": 0}]
 
 
