@@ -7,7 +7,7 @@ so after it no older event of the object can change the table again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import IO, Final
 
@@ -18,15 +18,17 @@ from functions.core.domain.object_versions import CurrentVersion, NoCurrentVersi
 from functions.core.domain.reasons import Reason
 from functions.core.domain.records import ItemBuilder, Provenance
 from functions.core.domain.rejects_report import RejectsReport, report_key
-from functions.core.domain.table_layout import LEGACY_LAYOUT, partitions_between
+from functions.core.domain.table_layout import LEGACY_LAYOUT, Key, partitions_between
 from functions.core.use_cases.object_lease import Lease, OutOfTime, Superseded
 from functions.core.use_cases.outcome import Outcome, Status
 from functions.core.use_cases.ports import BatchWriter, Services
 from functions.core.use_cases.version_writer import VersionWriter
 
 # How often (in items) a large object's removal checks for a newer event and for the end of its time
-# (a consistent read each time: 1 per 50,000 deletes, seconds apart at the writer pool's rate).
+# (a consistent read each time): seconds apart, for position-keyed items at the writer pool's rate
+# (thousands a second) and for natural-key items deleted one conditional DeleteItem at a time.
 REMOVAL_CHECK_EVERY: Final = 50_000
+NATURAL_REMOVAL_CHECK_EVERY: Final = 1_000
 
 
 def write_version(
@@ -54,16 +56,18 @@ def remove_everything(
     marker that hides the key, if known)."""
     prior, store = lease.prior, services.store
     writer = store.writer()
+    pace = _removal_pace(services, event, writer)
     try:
         removed = remove_positions_after(
-            services, event, 0, prior, writer, pace=_removal_pace(services, event, writer)
+            services, event, 0, prior, writer, pace=lambda done: pace(done, REMOVAL_CHECK_EVERY, done)
         )
         writer.flush()
     except BaseException:
         writer.close()  # no delete of this attempt may land after its lease is released
         raise
     if prior.natural_owned or prior.dirty:
-        removed += store.delete_owned(store.owned_natural_keys(event.owner), event.owner)
+        owned = _paced(store.owned_natural_keys(event.owner), pace, before=removed)
+        removed += store.delete_owned(owned, event.owner)
     store.commit(
         event.owner,
         lease.token,
@@ -82,13 +86,25 @@ def remove_everything(
     return Outcome(Status.DELETED, event.owner, items_removed=removed, write_requests=writer.requests)
 
 
-def _removal_pace(services: Services, event: ObjectEvent, writer: BatchWriter) -> Callable[[int], None]:
-    """Every REMOVAL_CHECK_EVERY deletes of a large object's removal: stop for a newer event, and hand
-    over to a continuation when the invocation is about to end. No checkpoint is needed: whoever goes on
-    (a continuation, Lambda's retry, a redrive) queries what is left, with the state dirty."""
+def _paced(keys: Iterable[Key], pace: Pace, *, before: int) -> Iterator[Key]:
+    """`keys` for the natural-key deleter (store.delete_owned: batches of 100 keys, one conditional
+    DeleteItem each, in this thread), paced every NATURAL_REMOVAL_CHECK_EVERY keys: a multiple of its
+    batch, so every key handed over before a check has been dealt with (deleted, or no longer owned)."""
+    for count, key in enumerate(keys, start=1):
+        yield key
+        pace(count, NATURAL_REMOVAL_CHECK_EVERY, before + count)
 
-    def pace(removed: int) -> None:
-        if removed % REMOVAL_CHECK_EVERY:
+
+Pace = Callable[[int, int, int], None]
+
+
+def _removal_pace(services: Services, event: ObjectEvent, writer: BatchWriter) -> Pace:
+    """`pace(done, every, removed)`, each `every` items of a large object's removal: stop for a newer
+    event, and hand over to a continuation when the invocation is about to end. No checkpoint is needed:
+    whoever goes on (a continuation, Lambda's retry, a redrive) queries what is left, the state dirty."""
+
+    def pace(done: int, every: int, removed: int) -> None:
+        if done % every:
             return
         if services.store.superseded(event.owner, event.sequencer):
             raise Superseded

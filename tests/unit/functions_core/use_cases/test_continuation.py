@@ -227,3 +227,28 @@ def test_a_newer_upload_stops_a_large_removal_at_its_next_check(
     assert stopped.status == Status.SUPERSEDED
     assert retried.status == Status.INGESTED
     assert list(world.records().values()) == [{"n": 0}]
+
+
+def test_a_large_natural_key_removal_hands_over_too(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mirror_object, "NATURAL_REMOVAL_CHECK_EVERY", 100)  # the deleter's batch
+    people = "".join(
+        json.dumps({"Name": f"P{n}", "Role": "r", "Email": f"p{n}@x.org"}) + "\n" for n in range(250)
+    )
+    assert (
+        ingest_object(world.services(), parse(world.put("people/all.jsonl", people))).records_written == 250
+    )
+    queue, deletes = ListQueue(), list[str]()
+    world.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.DeleteItem",
+        lambda params, **_: deletes.append(params["Key"]["pk"]["S"]),
+    )
+
+    first = delete_object(out_of_time(world, queue), parse(world.delete("people/all.jsonl")))
+    continued = run_continuations(world, queue, short_of_time=1)
+
+    assert first.status == Status.CONTINUED
+    assert [outcome.status for outcome in continued] == [Status.CONTINUED, Status.DELETED]
+    # Each invocation got through its share: 100, 100, then the last 50; no item was deleted twice.
+    assert [first.items_removed, *(outcome.items_removed for outcome in continued)] == [100, 100, 50]
+    assert len(deletes) == len(set(deletes)) == 250
+    assert world.records() == {}
