@@ -173,8 +173,10 @@ def _shipped_sources(project_root: Path) -> list[Path]:
         requirement = line.split("#", 1)[0].strip()
         if requirement:
             files = importlib.metadata.distribution(requirement.split("==")[0]).files or []
-            sources += [Path(str(file.locate())).resolve() for file in files if file.suffix == ".py"]
-    return sources
+            sources += [Path(str(file.locate())) for file in files if file.suffix == ".py"]
+    # Both spellings of each path: the children cache bytecode under the path they import from, which is
+    # not the resolved one when the venv is reached through a symlink (a git worktree's `.venv`).
+    return sorted({path for source in sources for path in (source.absolute(), source.resolve())})
 
 
 def _bytecode_caches(project_root: Path, work_dir: Path, fill: list[Any]) -> tuple[Path, Path]:

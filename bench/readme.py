@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.formatting import figure
+
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 _VERDICTS = {True: "met", False: "**missed**", None: "not measured"}
@@ -17,28 +19,6 @@ _VERDICTS = {True: "met", False: "**missed**", None: "not measured"}
 
 class MarkersError(ValueError):
     """The README lacks the markers (or has them twice, or in the wrong order)."""
-
-
-def figure(value: float | int | None) -> str:
-    """A number as the tables show it: integers whole, floats to about 3 significant figures."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if value == 0:
-        return "0"
-    magnitude = abs(value)
-    if magnitude >= 1000:
-        return f"{value:,.0f}"
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    if magnitude >= 10:
-        return f"{value:.1f}"
-    if magnitude >= 0.01:
-        return f"{value:.2f}"
-    return f"{value:.2e}"
 
 
 def _cell(text: Any) -> str:
@@ -148,7 +128,13 @@ def _scale(scale: dict[str, Any]) -> list[str]:
             if name != "assumptions"
         )
         lines += [
-            f"Projected minutes for 25M records: **{figure(projection.get('minutes'))}**.",
+            f"Projected minutes for 25M records: **{figure(projection.get('minutes'))}**"
+            + (
+                f", {figure(projection['ratio_to_quota'])}x the "
+                f"{figure(projection.get('quota_minutes'))} min the table's default write quota allows."
+                if "ratio_to_quota" in projection
+                else "."
+            ),
             "",
             f"Formula: `{projection.get('formula', '')}`" + (f" with {inputs}." if inputs else ""),
             "",

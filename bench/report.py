@@ -10,20 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.formatting import figure
 from bench.results import BenchResult
-
-
-def _figure(value: float) -> str:
-    if value == 0:
-        return "0"
-    magnitude = abs(value)
-    if magnitude >= 1000:
-        return f"{value:,.0f}"
-    if magnitude >= 10:
-        return f"{value:.1f}"
-    if magnitude >= 0.01:
-        return f"{value:.3f}"
-    return f"{value:.2e}"
 
 
 def _verdict(met: bool | None) -> str:
@@ -56,8 +44,8 @@ def render(
             figures.add_row(
                 result.title if first else "",
                 f"{metric.name} [dim]({metric.unit})[/dim]",
-                _figure(summary.median),
-                f"{_figure(summary.low)} .. {_figure(summary.high)}",
+                figure(summary.median),
+                f"{figure(summary.low)} .. {figure(summary.high)}",
                 f"{summary.spread_pct:.0f}%",
                 str(summary.runs),
             )
@@ -72,7 +60,7 @@ def render(
     goals.add_column("verdict")
     for result in results:
         for goal in result.goals:
-            measured = "-" if goal.measured is None else _figure(goal.measured)
+            measured = "-" if goal.measured is None else figure(goal.measured)
             goals.add_row(result.title, goal.description, measured, _verdict(goal.met))
     console.print(goals)
 

@@ -56,6 +56,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "fanout_threshold_bytes": 64 * MIB,
         "writers": 16,
         "fanout_max_concurrency": 4,
+        "fanout_memory_mb": 1769,
         "function_memory_mb": {},
     }
 )
@@ -96,6 +97,7 @@ class StageConfig:
     fanout_threshold_bytes: int
     writers: int
     fanout_max_concurrency: int
+    fanout_memory_mb: int
     function_memory_mb: Mapping[str, int]
 
     @property
@@ -213,6 +215,11 @@ VALIDATORS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
         # AWS::Lambda::EventSourceMapping ScalingConfig.MaximumConcurrency: minimum 2, maximum 1000
         # (CloudFormation template reference, "AWS::Lambda::EventSourceMapping ScalingConfig").
         "fanout_max_concurrency": _integer(2, 1000),
+        # The range worker's memory. Its pool of writers keeps it busy on the CPU (`make bench`, scale), and
+        # "Lambda allocates CPU power in proportion to the amount of memory configured. [...] At 1,769 MB,
+        # a function has the equivalent of one vCPU" (Lambda developer guide, "Configure Lambda function
+        # memory"): below that a range runs slower in proportion, for about the same GB-s. 128-10240 MB.
+        "fanout_memory_mb": _integer(128, 10240),
         "function_memory_mb": _memory_overrides,
     }
 )

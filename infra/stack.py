@@ -104,8 +104,8 @@ class EventpipeStack(Stack):
         functions: FunctionsPackage | None,
         data: DataResources,
     ) -> RangeWorker | None:
-        """The range worker, when a consumer starts fan-outs; it runs ingest's write path with that
-        consumer's memory (a `function_memory_mb` override of ingest applies to it too)."""
+        """The range worker, when a consumer starts fan-outs; it runs ingest's write path with the
+        stage's `fanout_memory_mb`."""
         starters = [c for c in consumers if isinstance(c.target, LambdaTarget) and c.target.starts_fanout]
         if not starters or functions is None:
             return None
@@ -116,7 +116,7 @@ class EventpipeStack(Stack):
             package=functions,
             data=data,
             alarm_topic=self.alarm_topic,
-            memory_mb=max(config.memory_mb(c) for c in starters),
+            memory_mb=config.fanout_memory_mb,
         )
 
     def _add_outputs(self, access_logs_bucket_name: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from stack_fixtures import CDK_CONTEXT, REPO_ROOT
 
-from infra.config import DEFAULTS, STAGE_DEFAULTS, ConfigError, load_config
+from infra.config import DEFAULTS, STAGE_DEFAULTS, ConfigError, StageConfig, load_config
 
 
 def config_from(context: dict[str, Any]):
@@ -78,15 +78,20 @@ def test_fanout_settings_default_and_take_the_command_line_form_of_the_issue() -
             "eventpipe.dev.fanout_threshold_bytes": "1048576",
             "eventpipe.dev.writers": "1",
             "eventpipe.dev.fanout_max_concurrency": "1000",
+            "eventpipe.dev.fanout_memory_mb": "512",
         }
     )
 
-    assert (defaults.fanout_threshold_bytes, defaults.writers, defaults.fanout_max_concurrency) == (
-        64 * 1024 * 1024,
-        16,
-        4,
-    )
-    assert (small.fanout_threshold_bytes, small.writers, small.fanout_max_concurrency) == (1048576, 1, 1000)
+    def fanout(config: StageConfig) -> tuple[int, ...]:
+        return (
+            config.fanout_threshold_bytes,
+            config.writers,
+            config.fanout_max_concurrency,
+            config.fanout_memory_mb,
+        )
+
+    assert fanout(defaults) == (64 * 1024 * 1024, 16, 4, 1769)
+    assert fanout(small) == (1048576, 1, 1000, 512)
 
 
 def test_unknown_stage_uses_the_common_defaults() -> None:
@@ -117,6 +122,8 @@ def test_unknown_stage_uses_the_common_defaults() -> None:
         # The SQS event source's MaximumConcurrency accepts 2..1000 (CloudFormation ScalingConfig).
         ("fanout_max_concurrency", 1, "must be an integer between 2 and 1000, got 1"),
         ("fanout_max_concurrency", 1001, "must be an integer between 2 and 1000, got 1001"),
+        ("fanout_memory_mb", 127, "must be an integer between 128 and 10240, got 127"),
+        ("fanout_memory_mb", 10241, "must be an integer between 128 and 10240, got 10241"),
         ("archive_retention_dayz", 5, "unknown key"),
     ],
 )

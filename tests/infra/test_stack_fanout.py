@@ -96,9 +96,12 @@ def test_the_worker_gets_the_ingest_function_treatment(stack: Synthesized) -> No
     ingest = stack.props(stack.output_ref("IngestFunctionName"))
     function = worker(stack)
     config = config_of(stack)
-    same = ("Runtime", "Architectures", "Layers", "TracingConfig", "MemorySize", "Code")
+    same = ("Runtime", "Architectures", "Layers", "TracingConfig", "Code")
 
     assert {key: function[key] for key in same} == {key: ingest[key] for key in same}
+    # CPU-bound: one vCPU's worth of memory (infra/config.py, fanout_memory_mb), whatever ingest has
+    assert function["MemorySize"] == config.fanout_memory_mb == 1769
+    assert ingest["MemorySize"] == config.function_memory_mb.get("ingest", 512)
     assert function["Handler"] == "functions.range_worker.handler.lambda_handler"
     assert function["Environment"]["Variables"] == {
         "TABLE_NAME": {"Ref": stack.output_ref("TableName")},
@@ -117,11 +120,12 @@ def test_the_worker_gets_the_ingest_function_treatment(stack: Synthesized) -> No
     assert "ManagedPolicyArns" not in role
 
 
-def test_prod_retains_the_dead_tasks_and_gives_the_worker_ingests_memory(kinds: Synthesized) -> None:
+def test_prod_retains_the_dead_tasks(kinds: Synthesized) -> None:
     dlq = kinds.resources[kinds.output_ref("RangeWorkerDlqUrl")]
 
     assert dlq["DeletionPolicy"] == "Retain"
-    assert worker(kinds)["MemorySize"] == 1024  # cdk.json's prod override of ingest
+    # a function_memory_mb override of ingest (cdk.json's prod: 1024) is ingest's, not the worker's
+    assert worker(kinds)["MemorySize"] == config_of(kinds).fanout_memory_mb
 
 
 def test_worker_role_holds_ingests_write_path_its_queue_and_reading_rejects_parts(dev: Synthesized) -> None:

@@ -7,47 +7,19 @@ which must not leak into other tests.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.bench_harness.subprocess_run import run_bench
+
 CHEAP_BENCHMARKS = ("throughput", "cpu", "memory", "cold_start")
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     output = tmp_path_factory.mktemp("bench") / "results.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--scale",
-            "0.01",
-            "--runs",
-            "1",
-            "--quick",
-            "--only",
-            *CHEAP_BENCHMARKS,
-            "--output",
-            str(output),
-        ],
-        cwd=ROOT,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    document: dict[str, Any] = json.loads(output.read_text(encoding="utf-8"))
-    return document
+    return run_bench(output, "--scale", "0.01", "--runs", "1", "--quick", "--only", *CHEAP_BENCHMARKS)
 
 
 def test_report_describes_the_machine_and_the_run(report: dict[str, Any]) -> None:

@@ -74,7 +74,7 @@ class DynamoRecordStore:
         self._client = client
         self._table = table
         self._backoff = Backoff(sleep)
-        pre_encode_batch_writes(client)
+        self._encoded_bodies = pre_encode_batch_writes(client)
         # Shared by every writer of this store: one backoff and one thread pool per table and client.
         self._pause = SharedPause(self._backoff)
         self._writers = writers
@@ -467,6 +467,7 @@ class DynamoRecordStore:
             executor=self._executor,
             writers=self._writers,
             pause=self._pause,
+            encoded_bodies=self._encoded_bodies,
         )
 
     def positions_after(self, partition: str, position: int, owner: str) -> Iterator[Key]:

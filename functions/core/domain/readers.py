@@ -17,10 +17,9 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from functions.core.domain.formats import Format, ObjectFormat
-from functions.core.domain.json_document import JsonDocument
 from functions.core.domain.json_values import (
     BLANK,
     JSON_BLANKS,
@@ -36,6 +35,9 @@ from functions.core.domain.json_values import (
     scan_once,
 )
 from functions.core.domain.reasons import Reason
+
+if TYPE_CHECKING:
+    from functions.core.domain.json_document import JsonDocument
 
 # Shared with the records converter and the use cases, which know these names from here.
 __all__ = [
@@ -102,6 +104,9 @@ class RecordStream:
         chunks = _without_bom(_gunzip(stream) if self._format.gzip else _plain(stream))
         if self._format.kind is Format.JSON_LINES:
             return self._json_lines(chunks)
+        # Deferred: only `.json` objects need the document scanner; every cold start compiles it otherwise.
+        from functions.core.domain.json_document import JsonDocument
+
         self._document = JsonDocument(chunks)
         return iter(self._document)
 

@@ -13,11 +13,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
-from functions.core.domain.byte_ranges import ByteRange, count_segments, newlines_before, plan
 from functions.core.domain.datasets import Dataset
 from functions.core.domain.events import ObjectEvent
 from functions.core.domain.formats import Format, detect_format
-from functions.core.domain.range_task import RangeTask
 from functions.core.use_cases.object_lease import Lease, OutOfTime, release_unchanged
 from functions.core.use_cases.outcome import Outcome, Status
 from functions.core.use_cases.ports import Services
@@ -44,6 +42,10 @@ def should_fan_out(services: Services, event: ObjectEvent, dataset: Dataset) -> 
 
 def fan_out(services: Services, event: ObjectEvent, lease: Lease, dataset: Dataset) -> Outcome:
     """Split the object into ranges and send them to the range workers (the lease goes with them)."""
+    # Deferred (here and below): a small object's ingest, every cold start's, never builds range tasks.
+    from functions.core.domain.byte_ranges import count_segments, newlines_before, plan
+    from functions.core.domain.range_task import RangeTask
+
     assert event.size is not None
     assert services.fanout.queue is not None
     ranges = plan(event.size, services.fanout.threshold_bytes)
@@ -81,6 +83,9 @@ def continue_elsewhere(
     """Hand an ingest that checkpointed before its invocation ended to the range worker: a fan-out
     of one task that resumes the whole object from the checkpoint under the same lease. A delete that
     runs out of time is handed over the same way (delete_sync.apply_delete)."""
+    from functions.core.domain.byte_ranges import ByteRange
+    from functions.core.domain.range_task import RangeTask
+
     assert services.fanout.queue is not None  # hand_over_at is only set with a queue
     task = RangeTask(
         event=event,

@@ -103,7 +103,6 @@ def pool_writer(
     client: Any, writers: int, sleep: Callable[[float], None], on_refused: Any = None
 ) -> tuple[DynamoBatchWriter, SharedPause]:
     pause = SharedPause(Backoff(sleep))
-    pre_encode_batch_writes(client)
     writer = DynamoBatchWriter(
         client,
         TABLE,
@@ -112,6 +111,7 @@ def pool_writer(
         executor=ThreadPoolExecutor(writers),
         writers=writers,
         pause=pause,
+        encoded_bodies=pre_encode_batch_writes(client),  # batches leave the caller's thread encoded
     )
     return writer, pause
 
@@ -230,10 +230,14 @@ def test_a_throttling_error_pauses_the_pool_and_the_batch_is_sent_again(world: W
 
 def test_refused_items_are_delivered_on_the_callers_thread(world: World) -> None:
     refused: list[tuple[str, int]] = []
-    writer = DynamoRecordStore(world.dynamodb, TABLE, writers=4).writer(
-        lambda bad, _: refused.append((bad["sk"]["S"], threading.get_ident()))
-    )
-    too_big = {"blob": {"S": "x" * 500_000}}  # bypasses the converter's own size check
+    refused_items: list[dict[str, Any]] = []
+
+    def on_refused(bad: dict[str, Any], _: str) -> None:
+        refused.append((bad["sk"]["S"], threading.get_ident()))
+        refused_items.append(bad)
+
+    writer = DynamoRecordStore(world.dynamodb, TABLE, writers=4).writer(on_refused)
+    too_big: dict[str, Any] = {"blob": {"S": "x" * 500_000}}  # bypasses the converter's size check
 
     for n in range(1, 101):
         writer.put(item(n, **too_big) if n in (30, 77) else item(n))
@@ -241,6 +245,8 @@ def test_refused_items_are_delivered_on_the_callers_thread(world: World) -> None
 
     # Requests end in any order: the refusals of two batches may come in either.
     assert sorted(refused) == [(f"{30:012d}", threading.get_ident()), (f"{77:012d}", threading.get_ident())]
+    # The batch left the caller's thread as an encoded body: what comes back is the item as put.
+    assert sorted(refused_items, key=lambda bad: bad["sk"]["S"]) == [item(30, **too_big), item(77, **too_big)]
     assert len(world.records()) == 98
 
 
@@ -305,13 +311,14 @@ def test_a_pre_encoded_body_is_the_one_botocore_would_send(world: World) -> None
     """The same call through botocore's serializer and through `pre_encode_batch_writes`: equal JSON."""
     bodies: list[Any] = []
     serialized: list[Any] = []  # what botocore's serializer was given
+    given: list[int] = []  # requests in the call's parameters
 
     def keep(request: Any, **_: Any) -> None:
         bodies.append(json.loads(request.body))
 
     plain = boto3.client("dynamodb", region_name=REGION)
     encoded = boto3.client("dynamodb", region_name=REGION)
-    pre_encode_batch_writes(encoded)
+    assert pre_encode_batch_writes(encoded)
     record = item(
         1,
         text={"S": "naïve ☃ \u2028"},
@@ -324,10 +331,20 @@ def test_a_pre_encoded_body_is_the_one_botocore_would_send(world: World) -> None
             "before-parameter-build.dynamodb.BatchWriteItem",
             lambda params, **_: serialized.append(len(params["RequestItems"])),
         )
+        client.meta.events.register(
+            "provide-client-params.dynamodb.BatchWriteItem",
+            lambda params, **_: given.append(len(params["RequestItems"][TABLE])),
+        )
         client.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": record}}]})
+    # A writer of the pre-encoding client encodes the batch itself and hands botocore an empty list.
+    writer = DynamoBatchWriter(encoded, TABLE, Backoff(time.sleep), encoded_bodies=True)
+    writer.put(record)
+    writer.flush()
 
-    assert serialized == [1, 0]  # the pre-encoded call left botocore an empty map
-    assert bodies[0] == bodies[1] == {"RequestItems": {TABLE: [{"PutRequest": {"Item": record}}]}}
+    assert serialized == [1, 0, 0]  # the pre-encoded calls left botocore's serializer an empty map
+    assert given == [1, 1, 0]  # and the writer's call carried its batch as a body, not as items
+    expected = {"RequestItems": {TABLE: [{"PutRequest": {"Item": record}}]}}
+    assert bodies[0] == bodies[1] == bodies[2] == expected
     assert world.item("data/a.jsonl", f"{1:012d}")["data"]["text"] == "naïve ☃ \u2028"
 
 

@@ -41,11 +41,12 @@ def puts_sent(world: World) -> Counter[str]:
     sent: Counter[str] = Counter()
 
     def record(params: dict[str, Any], **_: Any) -> None:
-        for requests in params["RequestItems"].values():
+        # The body botocore sends (the writer hands it encoded batches: no items in the parameters).
+        for requests in json.loads(params["body"])["RequestItems"].values():
             sent["put"] += sum("PutRequest" in request for request in requests)
             sent["delete"] += sum("DeleteRequest" in request for request in requests)
 
-    world.dynamodb.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", record)
+    world.dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem", record)
     return sent
 
 

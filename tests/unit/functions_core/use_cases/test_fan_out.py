@@ -5,6 +5,7 @@ them (docs/data-model.md; design: fan_out.py, range_ingest.py, version_writer.py
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from typing import IO, Any
@@ -415,9 +416,11 @@ def _count_batch_writes(world: World) -> list[int]:
     calls: list[int] = []
 
     def count(params: dict[str, Any], **_: Any) -> None:
-        calls.append(sum("PutRequest" in request for request in params["RequestItems"][TABLE]))
+        # The body botocore sends (the writer hands it encoded batches: no items in the parameters).
+        requests = json.loads(params["body"])["RequestItems"][TABLE]
+        calls.append(sum("PutRequest" in request for request in requests))
 
-    world.dynamodb.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", count)
+    world.dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem", count)
     return calls
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -56,3 +57,19 @@ def test_the_dynamodb_client_has_a_connection_for_every_writer_and_the_caller(
     # The client the writers share (read from the store: the wiring keeps no other handle on it).
     assert store._client.meta.config.max_pool_connections == 25  # type: ignore[attr-defined]
     assert store._writers == 24  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("clean_wiring")
+def test_what_the_cold_start_built_is_kept_out_of_garbage_collections(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+
+    client = lambda_services.base_services().store._client  # type: ignore[attr-defined]
+    made_later = [object()]
+
+    # Frozen objects are in no generation: full collections no longer walk the clients' service models.
+    tracked = gc.get_objects()
+    assert not any(obj is client for obj in tracked)
+    assert any(obj is made_later for obj in tracked)
