@@ -295,8 +295,8 @@ INGEST_WRITE_PATH = LambdaTarget(
 """What running ingest's write path takes: read uploads, read/write the table, write rejects reports."""
 
 INGEST_FAN_OUT = replace(INGEST_WRITE_PATH, starts_fanout=True)
-"""Ingest's write path, and splitting objects above the stage's `fanout_threshold_bytes` into range
-tasks for the range worker."""
+"""Ingest's write path, and sending range tasks to the range worker: ranges of objects above the stage's
+`fanout_threshold_bytes`, and continuations of work that runs out of invocation time."""
 
 TARGET_PRESETS: Mapping[str, Target] = {
     "ingest-write-path": INGEST_WRITE_PATH,

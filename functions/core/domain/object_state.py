@@ -112,9 +112,10 @@ class ObjectState:
             ),
         )
 
-    def other_writers(self, writer: str, now: float) -> tuple[list[str], list[str]]:
-        """The fan-out writers other than `writer`: (still possibly writing, surely gone). A writer is
-        gone once its invocation's deadline is past (plus a margin for clock differences)."""
+    def other_writers(self, writer: str | None, now: float) -> tuple[list[str], list[str]]:
+        """The fan-out writers other than `writer` (None: all of them): (still possibly writing, surely
+        gone). A writer is gone once its invocation's deadline is past (plus a margin for clock
+        differences)."""
         active = [name for name, ends in self.fanout_writers if name != writer and ends + CLOCK_MARGIN >= now]
         gone = [name for name, ends in self.fanout_writers if name != writer and ends + CLOCK_MARGIN < now]
         return active, gone

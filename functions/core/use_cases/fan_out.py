@@ -81,7 +81,8 @@ def continue_elsewhere(
     services: Services, event: ObjectEvent, lease: Lease, dataset: Dataset, stopped: OutOfTime
 ) -> Outcome:
     """Hand an ingest that checkpointed before its invocation ended to the range worker: a fan-out
-    of one task that resumes the whole object from the checkpoint under the same lease."""
+    of one task that resumes the whole object from the checkpoint under the same lease. A delete that
+    runs out of time is handed over the same way (delete_sync.apply_delete)."""
     from functions.core.domain.byte_ranges import ByteRange
     from functions.core.domain.range_task import RangeTask
 
@@ -102,7 +103,8 @@ def continue_elsewhere(
     return Outcome(
         Status.CONTINUED,
         event.owner,
-        detail=f"checkpointed at position {stopped.position}; a continuation resumes from there",
+        items_removed=stopped.removed,
+        detail=f"{stopped}; a continuation resumes from there",
     )
 
 

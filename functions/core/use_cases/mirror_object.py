@@ -7,9 +7,9 @@ so after it no older event of the object can change the table again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import IO
+from typing import IO, Final
 
 from functions.core.domain.datasets import Dataset
 from functions.core.domain.events import ObjectEvent
@@ -18,11 +18,17 @@ from functions.core.domain.object_versions import CurrentVersion, NoCurrentVersi
 from functions.core.domain.reasons import Reason
 from functions.core.domain.records import ItemBuilder, Provenance
 from functions.core.domain.rejects_report import RejectsReport, report_key
-from functions.core.domain.table_layout import LEGACY_LAYOUT, partitions_between
-from functions.core.use_cases.object_lease import Lease
+from functions.core.domain.table_layout import LEGACY_LAYOUT, Key, partitions_between
+from functions.core.use_cases.object_lease import Lease, OutOfTime, Superseded
 from functions.core.use_cases.outcome import Outcome, Status
 from functions.core.use_cases.ports import BatchWriter, Services
 from functions.core.use_cases.version_writer import VersionWriter
+
+# How often (in items) a large object's removal checks for a newer event and for the end of its time
+# (a consistent read each time): seconds apart, for position-keyed items at the writer pool's rate
+# (thousands a second) and for natural-key items deleted one conditional DeleteItem at a time.
+REMOVAL_CHECK_EVERY: Final = 50_000
+NATURAL_REMOVAL_CHECK_EVERY: Final = 1_000
 
 
 def write_version(
@@ -50,14 +56,18 @@ def remove_everything(
     marker that hides the key, if known)."""
     prior, store = lease.prior, services.store
     writer = store.writer()
+    pace = _removal_pace(services, event, writer)
     try:
-        removed = remove_positions_after(services, event, 0, prior, writer)
+        removed = remove_positions_after(
+            services, event, 0, prior, writer, pace=lambda done: pace(done, REMOVAL_CHECK_EVERY, done)
+        )
         writer.flush()
     except BaseException:
         writer.close()  # no delete of this attempt may land after its lease is released
         raise
     if prior.natural_owned or prior.dirty:
-        removed += store.delete_owned(store.owned_natural_keys(event.owner), event.owner)
+        owned = _paced(store.owned_natural_keys(event.owner), pace, before=removed)
+        removed += store.delete_owned(owned, event.owner)
     store.commit(
         event.owner,
         lease.token,
@@ -71,8 +81,38 @@ def remove_everything(
             # the object's next event, as long as the flag stays set.
             natural_owned=prior.natural_owned,
         ),
+        writer=lease.writer,
     )
     return Outcome(Status.DELETED, event.owner, items_removed=removed, write_requests=writer.requests)
+
+
+def _paced(keys: Iterable[Key], pace: Pace, *, before: int) -> Iterator[Key]:
+    """`keys` for the natural-key deleter (store.delete_owned: batches of 100 keys, one conditional
+    DeleteItem each, in this thread), paced every NATURAL_REMOVAL_CHECK_EVERY keys: a multiple of its
+    batch, so every key handed over before a check has been dealt with (deleted, or no longer owned)."""
+    for count, key in enumerate(keys, start=1):
+        yield key
+        pace(count, NATURAL_REMOVAL_CHECK_EVERY, before + count)
+
+
+Pace = Callable[[int, int, int], None]
+
+
+def _removal_pace(services: Services, event: ObjectEvent, writer: BatchWriter) -> Pace:
+    """`pace(done, every, removed)`, each `every` items of a large object's removal: stop for a newer
+    event, and hand over to a continuation when the invocation is about to end. No checkpoint is needed:
+    whoever goes on (a continuation, Lambda's retry, a redrive) queries what is left, the state dirty."""
+
+    def pace(done: int, every: int, removed: int) -> None:
+        if done % every:
+            return
+        if services.store.superseded(event.owner, event.sequencer):
+            raise Superseded
+        if services.hand_over_at is not None and services.clock() >= services.hand_over_at:
+            writer.flush()  # nothing of this attempt may be in flight once the continuation starts
+            raise OutOfTime(0, removed=removed)
+
+    return pace
 
 
 def mirror_current(services: Services, event: ObjectEvent, lease: Lease, dataset: Dataset) -> Outcome:
@@ -244,10 +284,16 @@ def finish_version(
 
 
 def remove_positions_after(
-    services: Services, event: ObjectEvent, keep_up_to: int, prior: ObjectState, writer: BatchWriter
+    services: Services,
+    event: ObjectEvent,
+    keep_up_to: int,
+    prior: ObjectState,
+    writer: BatchWriter,
+    *,
+    pace: Callable[[int], None] | None = None,
 ) -> int:
     """Delete the object's position-keyed items beyond `keep_up_to` (strongly consistent queries of
-    the partitions that can hold them; table_layout.py)."""
+    the partitions that can hold them; table_layout.py); `pace` sees the count after each delete."""
     store = services.store
     removed = 0
     # Every clean commit removed the positions beyond its own end (a delete commits 0), so a clean
@@ -259,6 +305,8 @@ def remove_positions_after(
             for key in store.positions_after(partition, keep_up_to, event.owner):
                 writer.delete(key)
                 removed += 1
+                if pace is not None:
+                    pace(removed)
     if prior.layout == LEGACY_LAYOUT or prior.dirty:
         # Items of the layout before shards (pk = object key): none of them is this version's. After
         # an interrupted attempt (or in a repair, which treats the state as suspect) they are looked

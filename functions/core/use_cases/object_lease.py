@@ -63,10 +63,31 @@ def acquire_or_wait(services: Services, event: ObjectEvent, *, natural: bool) ->
         if not announced and (result.current.lease_token is not None):
             store.announce(event.owner, event.sequencer)
             announced = True
+        if _supersede_idle_fanout(services, event, result.current):
+            continue  # the older event's fan-out gave its lease back: take it now
         if services.clock() + pause > deadline:
             raise ObjectBusyError(f"{event.owner} is being processed by another event; retry later")
         services.sleep(pause)
         pause = min(pause * 2, 5.0)
+
+
+def _supersede_idle_fanout(services: Services, event: ObjectEvent, current: ObjectState) -> bool:
+    """Take the lease back from an older event's fan-out that no worker is writing for: its workers
+    failed and left, died past their deadlines, or have not started (tasks queued, or in the range work
+    DLQ). Waiting for its lease to expire could outlast this event's retries; and safe it is, since
+    every write of a fan-out comes from a registered worker (range_ingest.py). Its later tasks find the
+    lease gone and stop, its partial work is never committed, and this event cleans as after any
+    interrupted attempt (the state stays dirty). A live worker instead sees this event's announcement
+    within SUPERSEDE_CHECK_EVERY records, stops, and the last one out gives the lease back."""
+    token = current.fanout_token
+    if token is None or current.lease_token != token:
+        return False  # no fan-out holds the object (its coordinator may still be counting lines)
+    if current.writer_sequencer is None or current.writer_sequencer >= event.sequencer:
+        return False  # a duplicate or replay of the fan-out's own event: the fan-out commits it
+    active, gone = current.other_writers(None, services.clock())
+    if active:
+        return False
+    return services.store.abandon_fanout(event.owner, token, None, gone=gone)
 
 
 @contextmanager
@@ -93,9 +114,10 @@ class OutOfTime(Exception):  # control flow, not an error
     """The invocation is about to end: the attempt checkpointed at `position` and hands the rest of
     the object over to a continuation (fan_out.continue_elsewhere), keeping its lease."""
 
-    def __init__(self, position: int) -> None:
-        super().__init__(f"checkpointed at position {position}")
+    def __init__(self, position: int, *, removed: int = 0) -> None:
+        super().__init__(f"removed {removed} items" if removed else f"checkpointed at position {position}")
         self.position = position
+        self.removed = removed  # a removal (mirror_object.remove_everything) counts what it deleted
 
 
 class Superseded(Exception):  # control flow, not an error

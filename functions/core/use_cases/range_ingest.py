@@ -9,6 +9,8 @@ that learns of a newer event stops and leaves, and the last one to leave gives t
 worker that leaves last with every range done claims the commit, merges the parts into the one report,
 removes what older versions left and commits as the sole writer (mirror_object.finish_version).
 A task whose token no longer holds the object is dropped: another attempt owns the object now.
+A continuation (a one-task fan-out, fan_out.continue_elsewhere) goes on with a whole-object ingest or a
+delete that ran out of invocation time, and hands over again if it runs out too.
 A failing worker stays registered until its deadline (it may still be writing): SQS delivers its task
 again, then to the DLQ; redriving it finishes the object as long as no other event took it over.
 """
@@ -30,6 +32,7 @@ from functions.core.domain.range_task import RangeTask
 from functions.core.domain.reasons import Reason
 from functions.core.domain.records import ItemBuilder, Provenance
 from functions.core.domain.rejects_report import MAX_ENTRIES, RejectsReport
+from functions.core.use_cases.delete_sync import apply_delete
 from functions.core.use_cases.fan_out import continue_elsewhere
 from functions.core.use_cases.mirror_object import VersionResult, finish_version, write_version
 from functions.core.use_cases.object_lease import Lease, OutOfTime, Superseded
@@ -189,12 +192,14 @@ class _Worker:
         )
 
     def _continue(self, state: ObjectState) -> Outcome:
-        """Resume a whole-object ingest from its checkpoint (held in `state`), and hand over again if
-        this invocation runs out of time too."""
+        """Resume a whole-object ingest from its checkpoint (held in `state`), or a delete from what is
+        left (delete_sync.apply_delete), and hand over again if this invocation runs out of time too."""
         services, event = self.services, self.event
         lease = Lease(token=self.task.token, prior=state, writer=self.writer)
         dataset = services.datasets.for_key(event.key)
         try:
+            if event.is_deleted:
+                return apply_delete(services, event, lease, dataset)
             try:
                 stream = services.objects.open(
                     event.bucket, event.key, version_id=event.version_id, etag=event.etag
