@@ -43,17 +43,22 @@ from functions.core.domain.table_layout import (
     state_key,
 )
 
+# A fan-out's (or continuation's) registry: a new attempt that takes the lease removes it, so no earlier
+# hand-over can look like one that still holds the object (object_lease._supersede_idle_fanout).
+FANOUT_ATTRIBUTES: Final = (
+    "fanout_token",
+    "fanout_ranges",
+    "fanout_done",
+    "fanout_finalizer",
+    "fanout_writers",
+)
 # What one processing attempt records in the state item; a commit ends the attempt and removes them.
 ATTEMPT_ATTRIBUTES: Final = (
     "writer_sequencer",
     "progress_position",
     "progress_sequencer",
     "progress_version",
-    "fanout_token",
-    "fanout_ranges",
-    "fanout_done",
-    "fanout_finalizer",
-    "fanout_writers",
+    *FANOUT_ATTRIBUTES,
 )
 BATCH_GET_LIMIT: Final = 100
 
@@ -90,6 +95,7 @@ class DynamoRecordStore:
         )
         if natural:
             updates += ", natural_owned = :yes"
+        updates += f" REMOVE {', '.join(FANOUT_ATTRIBUTES)}"
         try:
             response = self._client.update_item(
                 TableName=self._table,
@@ -98,7 +104,10 @@ class DynamoRecordStore:
                 ConditionExpression=(
                     "(attribute_not_exists(sequencer) OR sequencer <= :s)"
                     " AND (attribute_not_exists(pending_sequencer) OR pending_sequencer <= :s)"
-                    " AND (attribute_not_exists(lease_token) OR lease_expires < :now OR lease_token = :t)"
+                    " AND (attribute_not_exists(lease_token) OR lease_expires < :now"
+                    # A retry reclaims its own lease, unless that attempt handed the object over (its
+                    # continuation or fan-out writes under the same token now).
+                    " OR (lease_token = :t AND (attribute_not_exists(fanout_token) OR fanout_token <> :t)))"
                 ),
                 ExpressionAttributeValues={
                     ":t": {"S": token},

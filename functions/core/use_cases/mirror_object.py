@@ -314,6 +314,8 @@ def remove_positions_after(
         for key in store.positions_after(event.key, 0, event.owner):
             writer.delete(key)
             removed += 1
+            if pace is not None:
+                pace(removed)
     return removed
 
 

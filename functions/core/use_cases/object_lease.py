@@ -36,8 +36,14 @@ def lease_token(services: Services, event: ObjectEvent) -> str:
     return f"{event.event_id}/{services.invocation_id}" if services.invocation_id else event.event_id
 
 
+# What an event that did not get the lease reports (acquire_or_wait returned None).
+NOT_ACQUIRED = "a newer event of this object was already applied, or this attempt had handed it over"
+
+
 def acquire_or_wait(services: Services, event: ObjectEvent, *, natural: bool) -> Lease | None:
-    """Take the object's lease for this event; None when the event is stale (a newer one exists)."""
+    """Take the object's lease for this event; None when there is nothing to do: the event is stale (a
+    newer one exists), or this very attempt already handed the object to a continuation or fan-out (a
+    Lambda retry of an invocation that failed after the hand-over: the continuation goes on with it)."""
     store, policy = services.store, services.lease
     token = lease_token(services, event)
     deadline = services.clock() + policy.max_wait_seconds
@@ -54,6 +60,8 @@ def acquire_or_wait(services: Services, event: ObjectEvent, *, natural: bool) ->
         )
         if isinstance(result, Acquired):
             return Lease(token=token, prior=result.prior)
+        if result.current.lease_token == token and result.current.fanout_token == token:
+            return None  # handed over by this attempt: writing again would race its continuation
         if result.stale:
             if result.current.lease_token == token:
                 # Our own earlier attempt (crashed, now retried) still holds the lease: hand it over now

@@ -11,8 +11,9 @@ removes what older versions left and commits as the sole writer (mirror_object.f
 A task whose token no longer holds the object is dropped: another attempt owns the object now.
 A continuation (a one-task fan-out, fan_out.continue_elsewhere) goes on with a whole-object ingest or a
 delete that ran out of invocation time, and hands over again if it runs out too.
-A failing worker stays registered until its deadline (it may still be writing): SQS delivers its task
-again, then to the DLQ; redriving it finishes the object as long as no other event took it over.
+A failing worker closes its writers and leaves at once; one that dies silently (killed, timed out) stays
+registered until its deadline (it may still be writing). SQS delivers a failed task again, then to the
+DLQ; redriving it finishes the object as long as no other event took it over.
 """
 
 from __future__ import annotations

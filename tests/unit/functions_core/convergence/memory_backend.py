@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from functions.core.adapters.dynamodb_batch_writer import BATCH_WRITE_LIMIT
-from functions.core.adapters.dynamodb_record_store import ATTEMPT_ATTRIBUTES
+from functions.core.adapters.dynamodb_record_store import ATTEMPT_ATTRIBUTES, FANOUT_ATTRIBUTES
 from functions.core.domain.object_state import (
     Acquired,
     Checkpoint,
@@ -116,7 +116,7 @@ class MemoryRecordStore:
             and (
                 "lease_token" not in old
                 or float(old["lease_expires"]["N"]) < now
-                or current.lease_token == token
+                or (current.lease_token == token and current.fanout_token != token)
             )
         )
         if not allowed:
@@ -131,6 +131,8 @@ class MemoryRecordStore:
         )
         if natural:
             new["natural_owned"] = {"BOOL": True}
+        for name in FANOUT_ATTRIBUTES:
+            new.pop(name, None)
         self.states[object_id] = new
         return Acquired(prior=ObjectState.from_item(old))
 
