@@ -9,7 +9,6 @@ from functions.core.use_cases.fan_out import continue_elsewhere
 from functions.core.use_cases.key_resolution import resolve_deleted_key
 from functions.core.use_cases.mirror_object import mirror_current, remove_everything
 from functions.core.use_cases.object_lease import (
-    NOT_ACQUIRED,
     Lease,
     OutOfTime,
     acquire_or_wait,
@@ -33,7 +32,7 @@ def delete_object(services: Services, event: ObjectEvent) -> Outcome:
     dataset = services.datasets.for_key(event.key)
     lease = acquire_or_wait(services, event, natural=dataset.has_natural_key)
     if lease is None:
-        return Outcome(Status.STALE, event.owner, detail=NOT_ACQUIRED)
+        return Outcome(Status.STALE, event.owner, detail="a newer event of this object was already applied")
 
     def work() -> Outcome:
         try:

@@ -16,7 +16,6 @@ from functions.core.use_cases.fan_out import continue_elsewhere, fan_out, should
 from functions.core.use_cases.key_resolution import resolve_created_key
 from functions.core.use_cases.mirror_object import write_version
 from functions.core.use_cases.object_lease import (
-    NOT_ACQUIRED,
     Lease,
     OutOfTime,
     acquire_or_wait,
@@ -33,7 +32,7 @@ def ingest_object(services: Services, event: ObjectEvent) -> Outcome:
     dataset = services.datasets.for_key(event.key)
     lease = acquire_or_wait(services, event, natural=dataset.has_natural_key)
     if lease is None:
-        return Outcome(Status.STALE, event.owner, detail=NOT_ACQUIRED)
+        return Outcome(Status.STALE, event.owner, detail="a newer event of this object was already applied")
 
     def work() -> Outcome:
         if _already_reported_unreadable(lease, event):

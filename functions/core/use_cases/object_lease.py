@@ -36,14 +36,8 @@ def lease_token(services: Services, event: ObjectEvent) -> str:
     return f"{event.event_id}/{services.invocation_id}" if services.invocation_id else event.event_id
 
 
-# What an event that did not get the lease reports (acquire_or_wait returned None).
-NOT_ACQUIRED = "a newer event of this object was already applied, or this attempt had handed it over"
-
-
 def acquire_or_wait(services: Services, event: ObjectEvent, *, natural: bool) -> Lease | None:
-    """Take the object's lease for this event; None when there is nothing to do: the event is stale (a
-    newer one exists), or this very attempt already handed the object to a continuation or fan-out (a
-    Lambda retry of an invocation that failed after the hand-over: the continuation goes on with it)."""
+    """Take the object's lease for this event; None when the event is stale (a newer one exists)."""
     store, policy = services.store, services.lease
     token = lease_token(services, event)
     deadline = services.clock() + policy.max_wait_seconds
@@ -60,42 +54,48 @@ def acquire_or_wait(services: Services, event: ObjectEvent, *, natural: bool) ->
         )
         if isinstance(result, Acquired):
             return Lease(token=token, prior=result.prior)
-        if result.current.lease_token == token and result.current.fanout_token == token:
-            return None  # handed over by this attempt: writing again would race its continuation
+        current = result.current
+        # A Lambda retry (same request id, same token) of an attempt that handed the object over: the
+        # store does not let it reclaim the lease while a continuation may hold it (see below).
+        handed_over = current.lease_token == token and current.fanout_token == token
         if result.stale:
-            if result.current.lease_token == token:
+            if handed_over:
+                _supersede_idle_fanout(services, event, current, token)
+            elif current.lease_token == token:
                 # Our own earlier attempt (crashed, now retried) still holds the lease: hand it over now
                 # rather than make the newer event wait for the lease to expire.
                 store.release(event.owner, token, dirty=True)
             return None
-        if not announced and (result.current.lease_token is not None):
+        if not announced and current.lease_token is not None and not handed_over:
             store.announce(event.owner, event.sequencer)
             announced = True
-        if _supersede_idle_fanout(services, event, result.current):
-            continue  # the older event's fan-out gave its lease back: take it now
+        if _supersede_idle_fanout(services, event, current, token):
+            continue  # the fan-out or hand-over gave its lease back: take it now
         if services.clock() + pause > deadline:
             raise ObjectBusyError(f"{event.owner} is being processed by another event; retry later")
         services.sleep(pause)
         pause = min(pause * 2, 5.0)
 
 
-def _supersede_idle_fanout(services: Services, event: ObjectEvent, current: ObjectState) -> bool:
-    """Take the lease back from an older event's fan-out that no worker is writing for: its workers
-    failed and left, died past their deadlines, or have not started (tasks queued, or in the range work
-    DLQ). Waiting for its lease to expire could outlast this event's retries; and safe it is, since
-    every write of a fan-out comes from a registered worker (range_ingest.py). Its later tasks find the
-    lease gone and stop, its partial work is never committed, and this event cleans as after any
-    interrupted attempt (the state stays dirty). A live worker instead sees this event's announcement
-    within SUPERSEDE_CHECK_EVERY records, stops, and the last one out gives the lease back."""
-    token = current.fanout_token
-    if token is None or current.lease_token != token:
+def _supersede_idle_fanout(services: Services, event: ObjectEvent, current: ObjectState, token: str) -> bool:
+    """Take the lease back from a fan-out (or a continuation) that no worker is writing for: its workers
+    failed and left, died past their deadlines, or have not started (tasks queued, in the range work
+    DLQ, or never sent). Waiting for its lease to expire could outlast this event's retries; and safe it
+    is, since every write of a fan-out comes from a registered worker (range_ingest.py). Its later tasks
+    find the lease gone and stop, its partial work is never committed, and this event cleans as after
+    any interrupted attempt (the state stays dirty). A live worker instead sees a newer event's
+    announcement within SUPERSEDE_CHECK_EVERY records, stops, and the last one out gives the lease back.
+    Who may: a strictly newer event, or a Lambda retry of the very attempt that handed over (`token`):
+    its hand-over may never have been sent (the attempt died sending it), and nobody else would go on."""
+    fanout = current.fanout_token
+    if fanout is None or current.lease_token != fanout:
         return False  # no fan-out holds the object (its coordinator may still be counting lines)
-    if current.writer_sequencer is None or current.writer_sequencer >= event.sequencer:
-        return False  # a duplicate or replay of the fan-out's own event: the fan-out commits it
+    if fanout != token and (current.writer_sequencer is None or current.writer_sequencer >= event.sequencer):
+        return False  # another delivery or a replay of the fan-out's own event: the fan-out commits it
     active, gone = current.other_writers(None, services.clock())
     if active:
         return False
-    return services.store.abandon_fanout(event.owner, token, None, gone=gone)
+    return services.store.abandon_fanout(event.owner, fanout, None, gone=gone)
 
 
 @contextmanager

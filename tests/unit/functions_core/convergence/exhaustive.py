@@ -16,7 +16,11 @@ until its deadline), or the coordinator dying right after it sent the tasks. A n
 wait and take over at any point of a fan-out; a lease may expire while tasks wait in the queue. In the
 `resumed` scenario every record is a checkpoint and the failed attempt dies after its first checkpoint,
 so its retry (or another delivery of the event) resumes where it stopped, unless another event's
-attempt ran in between. A schedule ends only once no range task is left in the queue; a state from
+attempt ran in between. In the `continued` scenario every attempt runs out of time at its first
+checkpoint (ingest) or removal check (delete) and hands the object over to a continuation task, which
+does the same, one record at a time; the failed attempt dies just before its hand-over is sent, so
+Lambda's retry (same request id, same lease token) and newer events meet a state an earlier hand-over
+left behind. A schedule ends only once no range task is left in the queue; a state from
 which no step can finish the history (a lease never freed, a task that can never finish) is a failure.
 
 Pruning, and why it is sound: the use cases are deterministic functions of (the bucket, the table, the
@@ -44,7 +48,7 @@ from functions.core.domain.events import ObjectEvent
 from functions.core.domain.object_state import CLOCK_MARGIN, ObjectState, TransientStoreError
 from functions.core.domain.range_task import RangeTask
 from functions.core.domain.table_layout import STATE_PREFIX, record_partition
-from functions.core.use_cases import fan_out, range_ingest, version_writer
+from functions.core.use_cases import fan_out, mirror_object, range_ingest, version_writer
 from functions.core.use_cases.delete_sync import delete_object
 from functions.core.use_cases.ingest import ingest_object
 from functions.core.use_cases.mirror_object import content_id
@@ -74,6 +78,7 @@ class Scenario:
     checkpoint_every: int | None = None  # version_writer.CHECKPOINT_EVERY for this scenario
     fault_skip: int = 0  # batch writes an attempt completes before the injected fault strikes
     fault_loses_single: bool = False  # the fault drops a one-item batch (else it lands, then the crash)
+    hand_over: bool = False  # every attempt hands over to a continuation at its first check
 
     def body(self, put_index: int) -> list[Any]:
         return self.bodies[put_index % len(self.bodies)]
@@ -126,6 +131,18 @@ SCENARIOS = {
         checkpoint_every=1,
         fault_skip=1,
         fault_loses_single=True,
+    ),
+    # One record per invocation: each attempt writes (or removes) one item, checkpoints and hands over;
+    # the fault lets that first batch land and strikes before the hand-over is sent (memory_backend).
+    "continued": Scenario(
+        "continued",
+        "data/a.jsonl",
+        True,
+        POSITIONAL_BODIES,
+        _positional,
+        checkpoint_every=1,
+        fault_skip=1,
+        hand_over=True,
     ),
 }
 
@@ -184,6 +201,7 @@ class Result:
     fan_outs: int = 0
     range_commits: int = 0
     resumes: int = 0
+    continuations: int = 0
 
 
 class Checker:
@@ -222,8 +240,12 @@ class Checker:
     def run(self) -> Result:
         start: tuple[Any, ...] = (0, frozenset(), False, not self.faults, self._freeze())
         saved = version_writer.CHECKPOINT_EVERY, fan_out.ThreadPoolExecutor, range_ingest.uuid
+        saved_removal = mirror_object.REMOVAL_CHECK_EVERY
         if self.scenario.checkpoint_every is not None:
             version_writer.CHECKPOINT_EVERY = self.scenario.checkpoint_every  # type: ignore[misc]
+        if self.scenario.hand_over:
+            mirror_object.REMOVAL_CHECK_EVERY = 1  # type: ignore[misc]
+            self.queue.fail_before_send = True
         # The coordinator counts newlines on a thread pool; one thread start costs more than a whole
         # step here, and the order of those reads changes nothing: count them on this thread.
         fan_out.ThreadPoolExecutor = _SameThread  # type: ignore[misc,assignment]
@@ -234,6 +256,7 @@ class Checker:
             self.result.schedules = self._explore(start)
         finally:
             version_writer.CHECKPOINT_EVERY, fan_out.ThreadPoolExecutor, range_ingest.uuid = saved  # type: ignore[misc]
+            mirror_object.REMOVAL_CHECK_EVERY = saved_removal  # type: ignore[misc]
         self.result.states = len(self._memo)
         return self.result
 
@@ -395,7 +418,9 @@ class Checker:
         return state.resumable_from(event.sequencer, content_id(event)) > 0
 
     def _count(self, outcome: Outcome, resumable: bool) -> None:
-        if outcome.status == Status.FANNED_OUT:
+        if outcome.status == Status.CONTINUED:
+            self.result.continuations += 1
+        elif outcome.status == Status.FANNED_OUT:
             self.result.fan_outs += 1
         elif "object committed" in outcome.detail:
             self.result.range_commits += 1
@@ -404,6 +429,8 @@ class Checker:
 
     def _services(self, performed: int, index: int, *, attempt: str) -> Services:
         threshold = self.scenario.fanout_threshold
+        if self.scenario.hand_over:
+            threshold = 1 << 30  # a work queue for continuations; nothing is large enough to fan out
         return Services(
             store=self.store,
             objects=ModelReader(self.histories[performed]),
@@ -415,6 +442,8 @@ class Checker:
             sleep=lambda _: None,
             # Lambda retries an invocation with its request id; a duplicate delivery is another invocation.
             invocation_id=f"e{index}-{'b' if attempt == 'duplicate' else 'a'}",
+            # Past at once: every attempt hands over at its first checkpoint or removal check.
+            hand_over_at=START if self.scenario.hand_over else None,
         )
 
     def _check(self, node: tuple[Any, ...]) -> None:

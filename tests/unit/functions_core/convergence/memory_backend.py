@@ -424,12 +424,16 @@ class MemoryReports:
 
 class MemoryQueue:
     """The range work queue: task bodies in the order sent (the checker delivers them in any order).
-    An armed fault strikes right after a send: the tasks are out, the attempt that sent them dies."""
+    An armed fault strikes right after a send: the tasks are out, the attempt that sent them dies; with
+    `fail_before_send`, right before it instead: SendMessage failed, nothing was sent."""
 
     def __init__(self, store: MemoryRecordStore) -> None:
         self.store = store
         self.bodies: list[str] = []
+        self.fail_before_send = False
 
     def send(self, bodies: list[str]) -> None:
+        if self.fail_before_send:
+            self.store.crash_point("sending the range tasks (SendMessage failed)")
         self.bodies.extend(bodies)
         self.store.crash_point("right after sending the range tasks")

@@ -1,6 +1,6 @@
 """Convergence, proven for every history of one key up to four operations (fewer for the fan-out and
-resume scenarios, whose schedules are many more per history) and every delivery schedule of its events
-and range tasks (see `exhaustive.py` for the model, the schedules and the pruning)."""
+hand-over scenarios, whose schedules are many more per history) and every delivery schedule of its
+events and range tasks (see `exhaustive.py` for the model, the schedules and the pruning)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .exhaustive import SCENARIOS, Checker, operation_sequences
 
 MAX_OPERATIONS = 4
 # Per-scenario bounds where the default would cost too much CI time (measured: see the report of issue 12).
-BOUNDS = {"fan-out": 2, "resumed": 4}
+BOUNDS = {"fan-out": 2, "resumed": 4, "continued": 3}
 CHUNKS = 4  # each scenario's sequences are split over a few tests, so pytest-xdist can share them
 CHUNKS_OF = {"fan-out": 1}  # a scenario with few histories is one test
 TESTS = [(scenario, chunk) for scenario in SCENARIOS for chunk in range(CHUNKS_OF.get(scenario, CHUNKS))]
@@ -23,7 +23,7 @@ TESTS = [(scenario, chunk) for scenario in SCENARIOS for chunk in range(CHUNKS_O
 def test_every_schedule_of_every_short_history_converges(
     scenario: str, chunk: int, record_property: Callable[[str, Any], None]
 ) -> None:
-    sequences = schedules = states = fan_outs = commits = resumes = 0
+    sequences = schedules = states = fan_outs = commits = resumes = continuations = 0
     failures: list[str] = []
     for length in range(1, BOUNDS.get(scenario, MAX_OPERATIONS) + 1):
         for number, operations in enumerate(operation_sequences(SCENARIOS[scenario].versioned, length)):
@@ -37,6 +37,7 @@ def test_every_schedule_of_every_short_history_converges(
             fan_outs += result.fan_outs
             commits += result.range_commits
             resumes += result.resumes
+            continuations += result.continuations
 
     record_property(f"exhaustive:{scenario}: histories", sequences)
     record_property(f"exhaustive:{scenario}: schedules", schedules)
@@ -46,7 +47,10 @@ def test_every_schedule_of_every_short_history_converges(
         record_property(f"exhaustive:{scenario}: distinct fan-out commits", commits)
         assert fan_outs > 0  # the scenario does fan out
         assert commits > 0  # and its fan-outs commit
-    if SCENARIOS[scenario].checkpoint_every is not None:
+    if SCENARIOS[scenario].hand_over:
+        record_property(f"exhaustive:{scenario}: distinct hand-overs", continuations)
+        assert continuations > 0  # attempts and continuations do hand over
+    elif SCENARIOS[scenario].checkpoint_every is not None:
         record_property(f"exhaustive:{scenario}: distinct resumed ingests", resumes)
         assert resumes > 0 or sequences < 3  # retries do resume (histories of two or more puts)
     assert not failures, f"{len(failures)} schedules diverge, e.g.:\n" + "\n".join(failures[:5])

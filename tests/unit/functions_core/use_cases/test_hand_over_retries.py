@@ -2,7 +2,7 @@
 
 A retry of an invocation carries the same request id, so the same lease token. It must neither look like
 an idle fan-out that a newer event may take over while it writes (found by review: records lost or
-resurrected, committed clean), nor write again beside the continuation its first attempt started.
+resurrected, committed clean), nor write beside a continuation its first attempt started.
 Real record store on moto; the newer event arrives at the retry's first checkpoint or removal check.
 """
 
@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 
 from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
+from functions.core.domain.range_task import RangeTask
 from functions.core.use_cases import mirror_object, version_writer
 from functions.core.use_cases.delete_sync import delete_object
 from functions.core.use_cases.ingest import ingest_object
-from functions.core.use_cases.object_lease import NOT_ACQUIRED, ObjectBusyError
+from functions.core.use_cases.object_lease import ObjectBusyError
 from functions.core.use_cases.outcome import Outcome, Status
 from functions.core.use_cases.ports import FanoutPolicy
+from functions.core.use_cases.range_ingest import ingest_range
 
 from ..conftest import STATE_PREFIX, TABLE, World, _world, parse
 
@@ -127,7 +129,7 @@ def test_a_newer_upload_waits_for_the_retry_of_a_delete_whose_hand_over_failed(
     assert all(data["v"] == 3 for data in records.values())
 
 
-def test_the_retry_of_an_attempt_that_handed_over_leaves_the_object_to_its_continuation(
+def test_the_retry_of_an_attempt_that_handed_over_takes_it_back_before_its_continuation_starts(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(version_writer, "CHECKPOINT_EVERY", 10)
@@ -136,14 +138,40 @@ def test_the_retry_of_an_attempt_that_handed_over_leaves_the_object_to_its_conti
     queue = Queue(fail_first=False)
     fanout = FanoutPolicy(queue=queue, threshold_bytes=1 << 30)
     first = ingest_object(world.services(fanout=fanout, hand_over_at=0.0, invocation_id="R"), created)
-    before = world.item(STATE_PREFIX + created.owner, "state")
 
-    # The invocation failed after sending the continuation (say, a timeout): Lambda retries it.
+    # The invocation failed after sending the continuation (say, a timeout): Lambda retries it. Nothing
+    # of the continuation runs yet, so the retry takes the object back (it cannot tell a hand-over
+    # that was sent from one that died sending) and finishes it; the continuation, later, is dropped.
     retry = ingest_object(world.services(fanout=fanout, invocation_id="R"), created)
+    continuation = ingest_range(world.services(invocation_id="W"), RangeTask.from_json(queue.bodies[0]))
 
-    assert first.status is Status.CONTINUED
-    assert len(queue.bodies) == 1
-    assert (retry.status, retry.detail, retry.records_written) == (Status.STALE, NOT_ACQUIRED, 0)
-    # Untouched: the continuation's token still holds the object, and no record beyond the checkpoint.
-    assert world.item(STATE_PREFIX + created.owner, "state") == before
-    assert len(world.records()) == 10
+    assert (first.status, len(queue.bodies)) == (Status.CONTINUED, 1)
+    assert (retry.status, retry.records_written) == (Status.INGESTED, 60)
+    assert continuation.status is Status.STALE
+    assert [data["n"] for data in world.records().values()] == list(range(1, 61))
+    assert world.item(STATE_PREFIX + created.owner, "state")["dirty"] is False
+
+
+def test_the_retry_of_an_attempt_that_handed_over_waits_while_its_continuation_writes(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(version_writer, "CHECKPOINT_EVERY", 10)
+    key = "data/big.jsonl.gz"
+    created = parse(world.put(key, gzip.compress(b"".join(b'{"n": %d}\n' % n for n in range(1, 61)))))
+    queue = Queue(fail_first=False)
+    fanout = FanoutPolicy(queue=queue, threshold_bytes=1 << 30)
+    ingest_object(world.services(fanout=fanout, hand_over_at=0.0, invocation_id="R"), created)
+    seen: list[Status | str] = []
+
+    def retry_meanwhile() -> None:  # the continuation is registered and writing
+        seen.append(
+            _attempt(lambda: ingest_object(world.services(fanout=fanout, invocation_id="R"), created))
+        )
+
+    done = ingest_range(
+        world.services(store=Meanwhile(world, retry_meanwhile), invocation_id="W"),
+        RangeTask.from_json(queue.bodies[0]),
+    )
+
+    assert (seen, done.status) == (["busy"], Status.INGESTED)
+    assert [data["n"] for data in world.records().values()] == list(range(1, 61))
