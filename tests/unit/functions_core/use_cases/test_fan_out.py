@@ -186,16 +186,6 @@ def single_invocation(world: World, event: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def queue() -> ListQueue:
-    return ListQueue()
-
-
-@pytest.fixture
-def reader(world: World) -> BreakingReader:
-    return BreakingReader(world.s3)
-
-
-@pytest.fixture
 def fanned(world: World, queue: ListQueue, reader: BreakingReader) -> Services:
     return world.services(objects=reader, fanout=FanoutPolicy(queue=queue, threshold_bytes=THRESHOLD))
 

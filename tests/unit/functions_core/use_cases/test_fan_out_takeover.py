@@ -50,16 +50,6 @@ OWNER = f"{BUCKET}/{KEY}"
 
 
 @pytest.fixture
-def queue() -> ListQueue:
-    return ListQueue()
-
-
-@pytest.fixture
-def reader(world: World) -> BreakingReader:
-    return BreakingReader(world.s3)
-
-
-@pytest.fixture
 def events(world: World, queue: ListQueue, reader: BreakingReader) -> Services:
     """Ingest and delete-sync as Lambda runs them (fan-out on)."""
     policy = FanoutPolicy(queue=queue, threshold_bytes=THRESHOLD)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from functions.core.adapters.dynamodb_record_store import DynamoRecordStore
+from functions.core.domain.events import ObjectEvent
 from functions.core.domain.range_task import RangeTask
 from functions.core.use_cases import mirror_object, version_writer
 from functions.core.use_cases.delete_sync import delete_object
@@ -67,6 +68,17 @@ class Meanwhile(DynamoRecordStore):
         answer = super().superseded(object_id, sequencer)
         self._once()
         return answer
+
+
+def _gzip_object(world: World) -> tuple[ObjectEvent, Queue, FanoutPolicy]:
+    """A 60-record gzip object (never fanned out: a long one hands over), and a working queue."""
+    body = gzip.compress(b"".join(b'{"n": %d}\n' % n for n in range(1, 61)))
+    queue = Queue(fail_first=False)
+    return (
+        parse(world.put("data/big.jsonl.gz", body)),
+        queue,
+        FanoutPolicy(queue=queue, threshold_bytes=1 << 30),
+    )
 
 
 def _attempt(handle: Callable[[], Outcome]) -> Status | str:
@@ -133,10 +145,7 @@ def test_the_retry_of_an_attempt_that_handed_over_takes_it_back_before_its_conti
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(version_writer, "CHECKPOINT_EVERY", 10)
-    key = "data/big.jsonl.gz"
-    created = parse(world.put(key, gzip.compress(b"".join(b'{"n": %d}\n' % n for n in range(1, 61)))))
-    queue = Queue(fail_first=False)
-    fanout = FanoutPolicy(queue=queue, threshold_bytes=1 << 30)
+    created, queue, fanout = _gzip_object(world)
     first = ingest_object(world.services(fanout=fanout, hand_over_at=0.0, invocation_id="R"), created)
 
     # The invocation failed after sending the continuation (say, a timeout): Lambda retries it. Nothing
@@ -156,10 +165,7 @@ def test_the_retry_of_an_attempt_that_handed_over_waits_while_its_continuation_w
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(version_writer, "CHECKPOINT_EVERY", 10)
-    key = "data/big.jsonl.gz"
-    created = parse(world.put(key, gzip.compress(b"".join(b'{"n": %d}\n' % n for n in range(1, 61)))))
-    queue = Queue(fail_first=False)
-    fanout = FanoutPolicy(queue=queue, threshold_bytes=1 << 30)
+    created, queue, fanout = _gzip_object(world)
     ingest_object(world.services(fanout=fanout, hand_over_at=0.0, invocation_id="R"), created)
     seen: list[Status | str] = []
 
