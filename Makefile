@@ -35,14 +35,23 @@ node_modules/.stamp: package.json package-lock.json $(VENV)/.stamp-python
 	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(LAYER_DIR)/.stamp: functions/requirements.txt $(VENV)/.stamp-python
+# The layer and the function code ship bytecode of the runtime's Python (infra/bytecode.py says how and
+# why): pip's own would be the build machine's Python's.
+$(LAYER_DIR)/.stamp: functions/requirements.txt infra/bytecode.py $(VENV)/.stamp-python node_modules/.stamp
 	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)
-	$(BIN)/python -m pip install --quiet --no-deps --target $(LAYER_DIR)/python \
+	$(BIN)/python -m pip install --quiet --no-deps --no-compile --target $(LAYER_DIR)/python \
 	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.14 \
 	  --only-binary=:all: -r functions/requirements.txt
+	$(BIN)/python -m infra.bytecode $(LAYER_DIR)/python --as /opt/python
 	@touch $@
 
 layer: $(LAYER_DIR)/.stamp
+
+FUNCTIONS_BYTECODE := .build/functions-bytecode.stamp
+$(FUNCTIONS_BYTECODE): $(shell find functions -name '*.py' -not -path '*/__pycache__/*') infra/bytecode.py \
+  $(VENV)/.stamp-python node_modules/.stamp
+	$(BIN)/python -m infra.bytecode functions --as /var/task/functions
+	@mkdir -p $(@D) && touch $@
 
 # The local Lambda workers' own environment: functions/requirements.txt plus what the Lambda runtime
 # provides (boto3, botocore), pinned by requirements.lock; no pip, nothing of the dev environment.
@@ -53,7 +62,7 @@ $(FUNCTIONS_VENV)/.stamp: functions/requirements.txt requirements.lock $(VENV)/.
 	  -r functions/requirements.txt boto3 botocore
 	@touch $@
 
-setup: $(VENV)/.stamp-python node_modules/.stamp $(LAYER_DIR)/.stamp $(FUNCTIONS_VENV)/.stamp ## create .venv, install everything pinned (idempotent)
+setup: $(VENV)/.stamp-python node_modules/.stamp $(LAYER_DIR)/.stamp $(FUNCTIONS_BYTECODE) $(FUNCTIONS_VENV)/.stamp ## create .venv, install everything pinned (idempotent)
 
 # --- quality --------------------------------------------------------------------------------------
 test: setup ## run the whole test suite

@@ -2,6 +2,7 @@
 
 One asset (repository root filtered to `functions/` and `schemas/`) so code finds the schemas at
 `<asset root>/schemas`; one layer built by `make setup` with pip for arm64 / Python 3.14, no Docker.
+Both ship the runtime Python's bytecode, compiled by `make setup` (infra/bytecode.py), and no other.
 """
 
 from __future__ import annotations
@@ -12,20 +13,19 @@ from aws_cdk import IgnoreMode
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra.bytecode import CACHE_TAG, RUNTIME_PYTHON
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAYER_DIR = REPO_ROOT / ".build" / "layer"
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+# Runtime.PYTHON_3_14: named after the Python the bytecode is compiled for, so the two cannot drift apart
+RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_{}_{}".format(*RUNTIME_PYTHON))
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
-# Gitignore-style: exclude everything, then re-include the two trees the functions need.
-CODE_EXCLUDES = [
-    "/*",
-    "!/functions",
-    "!/schemas",
-    "__pycache__",
-    "*.pyc",
-    "functions/requirements.txt",
-]
+# Gitignore-style. Bytecode: only the runtime's (the build machine's Python leaves its own beside it).
+BYTECODE_EXCLUDES = ["*.pyc", f"!*.{CACHE_TAG}.pyc"]
+# Everything excluded, then the two trees the functions need re-included.
+CODE_EXCLUDES = ["/*", "!/functions", "!/schemas", *BYTECODE_EXCLUDES, "functions/requirements.txt"]
+LAYER_EXCLUDES = [*BYTECODE_EXCLUDES, ".stamp"]
 
 
 class LayerNotBuiltError(RuntimeError):
@@ -41,7 +41,7 @@ class FunctionsPackage(Construct):
         self.layer = lambda_.LayerVersion(
             self,
             "Dependencies",
-            code=lambda_.Code.from_asset(str(LAYER_DIR), exclude=["__pycache__", "*.pyc", ".stamp"]),
+            code=lambda_.Code.from_asset(str(LAYER_DIR), exclude=LAYER_EXCLUDES, ignore_mode=IgnoreMode.GIT),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="eventpipe Lambda dependencies (functions/requirements.txt)",

@@ -1,4 +1,5 @@
-"""Lambda packaging: one code asset of functions/ + schemas/, one dependency layer built without Docker."""
+"""Lambda packaging: one code asset of functions/ + schemas/, one dependency layer built without Docker,
+both with the runtime Python's bytecode for every module."""
 
 from __future__ import annotations
 
@@ -6,6 +7,18 @@ from pathlib import Path
 
 import pytest
 from infra_template import Synthesized
+
+from infra import bytecode
+
+
+def _asset_dir(synth: Synthesized, code: dict[str, str]) -> Path:
+    return synth.outdir / f"asset.{code['S3Key'].removesuffix('.zip')}"
+
+
+def _assert_ships_fresh_runtime_bytecode_only(tree: Path) -> None:
+    assert len(list(bytecode.modules(tree))) > 10
+    assert bytecode.problems(tree) == {}, "run `make setup`: it compiles the bytecode"
+    assert {path.name.split(".")[-2] for path in tree.rglob("*.pyc")} == {bytecode.CACHE_TAG}
 
 
 def test_function_code_asset_holds_only_functions_and_schemas(dev: Synthesized) -> None:
@@ -58,3 +71,15 @@ def test_functions_use_the_newest_python_runtime_cdk_offers() -> None:
     newest = max(offered, key=lambda runtime: int(runtime.name.rsplit(".", 1)[1]))
 
     assert RUNTIME.name == newest.name == "python3.14"
+
+
+def test_code_asset_ships_the_runtimes_bytecode_for_every_module_and_no_other(dev: Synthesized) -> None:
+    function = dev.props(dev.output_ref("IngestFunctionName"))
+
+    _assert_ships_fresh_runtime_bytecode_only(_asset_dir(dev, function["Code"]) / "functions")
+
+
+def test_layer_ships_the_runtimes_bytecode_for_every_module_and_no_other(dev: Synthesized) -> None:
+    (_, layer) = dev.only("AWS::Lambda::LayerVersion")
+
+    _assert_ships_fresh_runtime_bytecode_only(_asset_dir(dev, layer["Properties"]["Content"]) / "python")
