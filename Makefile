@@ -35,21 +35,26 @@ node_modules/.stamp: package.json package-lock.json $(VENV)/.stamp-python
 	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# The layer and the function code ship bytecode of the runtime's Python (infra/bytecode.py says how and
-# why): pip's own would be the build machine's Python's.
-$(LAYER_DIR)/.stamp: functions/requirements.txt infra/bytecode.py $(VENV)/.stamp-python node_modules/.stamp
+$(LAYER_DIR)/.stamp: functions/requirements.txt $(VENV)/.stamp-python
 	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)
 	$(BIN)/python -m pip install --quiet --no-deps --no-compile --target $(LAYER_DIR)/python \
 	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.14 \
 	  --only-binary=:all: -r functions/requirements.txt
+	@touch $@
+
+# The layer and the function code ship bytecode of the runtime's Python (infra/bytecode.py says how and
+# why; pip's would be this machine's Python's). The code is compiled again whenever a file or directory
+# under functions/ changes (a directory's time covers files added, removed or renamed in it).
+BYTECODE_COMPILER := infra/bytecode.py infra/compile_bytecode.mjs node_modules/.stamp
+$(LAYER_DIR)/.stamp-bytecode: $(LAYER_DIR)/.stamp $(BYTECODE_COMPILER)
 	$(BIN)/python -m infra.bytecode $(LAYER_DIR)/python --as /opt/python
 	@touch $@
 
-layer: $(LAYER_DIR)/.stamp
+layer: $(LAYER_DIR)/.stamp $(LAYER_DIR)/.stamp-bytecode
 
 FUNCTIONS_BYTECODE := .build/functions-bytecode.stamp
-$(FUNCTIONS_BYTECODE): $(shell find functions -name '*.py' -not -path '*/__pycache__/*') infra/bytecode.py \
-  $(VENV)/.stamp-python node_modules/.stamp
+$(FUNCTIONS_BYTECODE): $(shell find functions -name '*.py' -not -path '*/__pycache__/*') \
+  $(shell find functions -type d -not -name __pycache__) $(BYTECODE_COMPILER) $(VENV)/.stamp-python
 	$(BIN)/python -m infra.bytecode functions --as /var/task/functions
 	@mkdir -p $(@D) && touch $@
 
@@ -62,7 +67,7 @@ $(FUNCTIONS_VENV)/.stamp: functions/requirements.txt requirements.lock $(VENV)/.
 	  -r functions/requirements.txt boto3 botocore
 	@touch $@
 
-setup: $(VENV)/.stamp-python node_modules/.stamp $(LAYER_DIR)/.stamp $(FUNCTIONS_BYTECODE) $(FUNCTIONS_VENV)/.stamp ## create .venv, install everything pinned (idempotent)
+setup: $(VENV)/.stamp-python node_modules/.stamp $(LAYER_DIR)/.stamp $(LAYER_DIR)/.stamp-bytecode $(FUNCTIONS_BYTECODE) $(FUNCTIONS_VENV)/.stamp ## create .venv, install everything pinned (idempotent)
 
 # --- quality --------------------------------------------------------------------------------------
 test: setup ## run the whole test suite
@@ -120,3 +125,4 @@ bench: setup ## benchmarks: prints a table, writes bench/results.json and the RE
 
 clean: ## remove build output (keeps .venv)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
+	find functions -path '*/__pycache__/*.pyc' -delete  # the runtime's bytecode, compiled by make setup

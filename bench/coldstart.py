@@ -40,7 +40,7 @@ from bench.results import BenchResult
 from bench.subject import HANDLER_MODULE, handler_environment
 from functions.core.wiring import env as names
 from infra import bytecode
-from infra.constructs.functions_package import LAYER_DIR
+from infra.package_layout import LAYER_PACKAGES
 
 GOAL_RATIO = 1.2
 _MARK = "BENCH "  # the child's result line; the handler's JSON logs share its stdout
@@ -191,7 +191,7 @@ def _shipped_modules(project_root: Path) -> list[_Shipped]:
         if requirement:
             for file in importlib.metadata.distribution(requirement.split("==")[0]).files or []:
                 if file.suffix == ".py":
-                    in_layer = LAYER_DIR / "python" / file
+                    in_layer = LAYER_PACKAGES / file
                     has = in_layer.is_file() and bytecode.problem(in_layer) is None
                     shipped.append(_Shipped(Path(str(file.locate())), has))
     return shipped
@@ -313,9 +313,9 @@ def run(config: BenchConfig, aws: EmbeddedAws) -> BenchResult:
         "lambda_env": sorted(_LAMBDA_ONLY),
         "function_env": f"as the stack sets it ({names.POWERTOOLS_TRACE_DISABLED}="
         f"{deployed_env[names.POWERTOOLS_TRACE_DISABLED]}: Lambda active tracing, no X-Ray SDK)",
-        "bytecode": f"the package ships the runtime's bytecode for {len(shipped) - without} of its "
-        f"{len(shipped)} modules (checked-hash; the others compiled from source at start); boto3, botocore "
-        "and the standard library from bytecode",
+        "bytecode": f"the package ships the runtime's bytecode (checked-hash) for {len(shipped) - without} "
+        f"of its {len(shipped)} modules, {without} compiled from source at start; boto3, botocore and the "
+        "standard library from bytecode",
     }
     for measure in variants.values():  # warm the OS page cache; not counted
         measure()

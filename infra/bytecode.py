@@ -10,14 +10,16 @@ of 466 files were byte-identical to native CPython 3.14.10's output and the last
 equal code objects, and a native 3.14.10 imported the handler from it without compiling a thing.
 
 The files are PEP 552 checked-hash `.pyc`: valid whatever timestamps the zip and Lambda give the
-sources (CDK asset zips do not keep them), and never trusted when the source changed: the interpreter
-hashes the source and compiles it instead, so a stale file costs time, not correctness. If the
-runtime's Python ever differs in bytecode version (CPython keeps the magic number fixed within a minor
-release from its release candidates on: CPython's test_importlib MagicNumberTests, bpo-29514), Python
-ignores the files and compiles from source, as before.
+sources (the CDK CLI dates every zip entry 1980-01-01), and never trusted when the source changed: the
+interpreter hashes the source and compiles it instead, so a stale file costs time, not correctness.
+Likewise a runtime whose bytecode version (magic number) differs ignores them and compiles from
+source. CPython changes that number with the bytecode, rarely within a minor release too (3.14's
+release candidates, 3.5.2), so keep the `pyodide` pin on the runtime's newest 3.14: a compiler fix
+that leaves the number alone reaches the shipped files only through a newer pin.
 
     python -m infra.bytecode DIR --as PATH   compile DIR's modules (PATH: where DIR lands on Lambda)
     python -m infra.bytecode DIR --check     exit 1, listing them, if a module lacks fresh bytecode
+                                             or bytecode is left of a module since removed
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ RUNTIME_MAGIC = (3627).to_bytes(2, "little") + b"\r\n"
 CHECKED_HASH_FLAGS = 0b11  # PEP 552: hash-based, check_source set
 
 COMPILER = Path(__file__).with_name("compile_bytecode.mjs")
-MOUNT = "/project"  # where the compiler sees the directory (compile_bytecode.mjs)
+MOUNT = "/project/"  # where the compiler sees the directory (compile_bytecode.mjs)
 PYC_HEADER_BYTES = 16
 
 
@@ -73,13 +75,30 @@ def problem(source: Path) -> str | None:
     return None
 
 
+def orphans(root: Path) -> list[Path]:
+    """Runtime bytecode whose source is gone (it would ship for nothing; a directory of it would even
+    import as an empty namespace package)."""
+    return [
+        cached
+        for cached in sorted(root.rglob(f"__pycache__/*.{CACHE_TAG}.pyc"))
+        if not (cached.parent.parent / f"{cached.name.split('.')[0]}.py").is_file()
+    ]
+
+
 def problems(root: Path) -> dict[Path, str]:
-    return {source: reason for source in modules(root) if (reason := problem(source)) is not None}
+    """Every module without bytecode the runtime would use as is, and every orphan bytecode file."""
+    found = {source: reason for source in modules(root) if (reason := problem(source)) is not None}
+    return found | {cached: "bytecode of a module since removed" for cached in orphans(root)}
 
 
 def compile_tree(root: Path, runtime_path: str) -> str:
-    """Compile every module under `root` for the runtime's Python (tracebacks name `runtime_path`), after
-    removing earlier runtime bytecode so none outlives its source. Returns the compiler's version."""
+    """Compile every module under `root` for the runtime's Python, after removing earlier runtime
+    bytecode so none outlives its source. `runtime_path` (where `root` lands on Lambda) is the file name
+    the bytecode records, so its bytes do not depend on where the repository is checked out (the asset
+    hash stays the same on every machine); Python puts the real path in at import anyway. Returns the
+    compiler's version."""
+    if not root.is_dir():
+        raise BytecodeBuildError(f"{root}: no such directory")
     for stale in root.rglob(f"*.{CACHE_TAG}.pyc"):
         stale.unlink()
     node = shutil.which("node", path=str(Path(sys.executable).parent)) or shutil.which("node")
@@ -92,11 +111,11 @@ def compile_tree(root: Path, runtime_path: str) -> str:
         check=False,
     )
     if completed.returncode != 0:
-        # compileall names each file it could not compile on a line of its own; else Node's last words
-        failed = [line for line in completed.stdout.splitlines() if line.startswith("***")]
-        last = (failed or completed.stderr.strip().splitlines() or ["no output"])[0 if failed else -1]
-        raise BytecodeBuildError(f"compiling {root} failed: {last.replace(MOUNT, str(root))}")
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
+        raise BytecodeBuildError(f"compiling {root} failed: {_failure(completed, root)}")
+    try:
+        report = json.loads(completed.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise BytecodeBuildError(f"compiling {root}: no report from {COMPILER.name}") from None
     if bytes.fromhex(report["magic"]) != RUNTIME_MAGIC or report["cache_tag"] != CACHE_TAG:
         raise BytecodeBuildError(
             f"the compiler is Python {report['version']} ({report['cache_tag']}), the runtime {CACHE_TAG}: "
@@ -106,6 +125,20 @@ def compile_tree(root: Path, runtime_path: str) -> str:
         listed = ", ".join(f"{path} ({reason})" for path, reason in list(left.items())[:5])
         raise BytecodeBuildError(f"{len(left)} module(s) without bytecode after compiling: {listed}")
     return str(report["version"])
+
+
+def _failure(completed: subprocess.CompletedProcess[str], root: Path) -> str:
+    """One line: the first file compileall could not compile and why, or the error Node stopped on."""
+    lines = completed.stdout.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("*** Error compiling"):  # then the traceback, its last line the error itself
+            file = line.split("'")[1] if line.count("'") >= 2 else line
+            if file.startswith(MOUNT):
+                file = str(root / file.removeprefix(MOUNT))
+            reason = next((later for later in lines[index + 1 :] if later and not later.startswith(" ")), "")
+            return f"{file}: {reason}".rstrip(": ")
+    errors = [line for line in completed.stderr.splitlines() if "Error" in line]
+    return (errors or completed.stderr.strip().splitlines() or ["no output"])[0].strip()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,22 +2,22 @@
 
 One asset (repository root filtered to `functions/` and `schemas/`) so code finds the schemas at
 `<asset root>/schemas`; one layer built by `make setup` with pip for arm64 / Python 3.14, no Docker.
-Both ship the runtime Python's bytecode, compiled by `make setup` (infra/bytecode.py), and no other.
+Both ship the runtime Python's bytecode, compiled by `make setup` (infra/bytecode.py), and no other;
+synthesis warns when a module's is missing or stale (it would be compiled at every cold start).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from aws_cdk import IgnoreMode
+from aws_cdk import Annotations, IgnoreMode
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra import bytecode
 from infra.bytecode import CACHE_TAG, RUNTIME_PYTHON
+from infra.package_layout import CODE_DIR, LAYER_DIR, REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LAYER_DIR = REPO_ROOT / ".build" / "layer"
-# Runtime.PYTHON_3_14: named after the Python the bytecode is compiled for, so the two cannot drift apart
+# Runtime.PYTHON_3_14, named after the Python the bytecode is compiled for (the build refuses a compiler
+# of another version; the Makefile's `pip --python-version` is set apart)
 RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_{}_{}".format(*RUNTIME_PYTHON))
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
@@ -25,7 +25,7 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 BYTECODE_EXCLUDES = ["*.pyc", f"!*.{CACHE_TAG}.pyc"]
 # Everything excluded, then the two trees the functions need re-included.
 CODE_EXCLUDES = ["/*", "!/functions", "!/schemas", *BYTECODE_EXCLUDES, "functions/requirements.txt"]
-LAYER_EXCLUDES = [*BYTECODE_EXCLUDES, ".stamp"]
+LAYER_EXCLUDES = [*BYTECODE_EXCLUDES, ".stamp*"]
 
 
 class LayerNotBuiltError(RuntimeError):
@@ -46,3 +46,15 @@ class FunctionsPackage(Construct):
             compatible_architectures=[ARCHITECTURE],
             description="eventpipe Lambda dependencies (functions/requirements.txt)",
         )
+        self._warn_of_missing_bytecode()
+
+    def _warn_of_missing_bytecode(self) -> None:
+        for tree in (CODE_DIR, LAYER_DIR / "python"):
+            if found := bytecode.problems(tree):
+                (path, reason) = next(iter(found.items()))
+                Annotations.of(self).add_warning_v2(
+                    "eventpipe:bytecode",
+                    f"{len(found)} file(s) under {tree} lack fresh bytecode of Python "
+                    f"{'.'.join(map(str, RUNTIME_PYTHON))} (e.g. {path}: {reason}); Lambda compiles such "
+                    "modules at every cold start: run `make setup` before deploying",
+                )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import py_compile
 import shutil
 from pathlib import Path
 
@@ -64,15 +63,20 @@ def test_a_new_module_without_bytecode_is_reported(tree: Path) -> None:
     assert bytecode.problems(tree) == {tree / "pkg/added.py": "no bytecode"}
 
 
-def test_bytecode_of_this_machines_python_under_the_runtimes_name_is_reported(tree: Path) -> None:
-    source = tree / "top.py"
-    py_compile.compile(
-        str(source),
-        cfile=str(bytecode.bytecode_path(source)),
-        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
-    )
+def test_bytecode_of_another_python_version_is_reported(tree: Path) -> None:
+    cached = bytecode.bytecode_path(tree / "top.py")
+    python_3_11 = (3495).to_bytes(2, "little") + b"\r\n"
+    cached.write_bytes(python_3_11 + cached.read_bytes()[4:])
 
-    assert bytecode.problems(tree) == {source: "bytecode of another Python version"}
+    assert bytecode.problems(tree) == {tree / "top.py": "bytecode of another Python version"}
+
+
+def test_bytecode_left_of_a_removed_module_is_reported(tree: Path) -> None:
+    (tree / "pkg/module.py").unlink()
+
+    assert bytecode.problems(tree) == {
+        bytecode.bytecode_path(tree / "pkg/module.py"): "bytecode of a module since removed"
+    }
 
 
 def test_timestamp_bytecode_is_reported_it_would_not_survive_the_zip(tree: Path) -> None:
@@ -91,8 +95,16 @@ def test_check_exits_non_zero_listing_each_module(tree: Path, capsys: pytest.Cap
     assert capsys.readouterr().err == f"{tree / 'top.py'}: bytecode stale (the source changed since)\n"
 
 
-def test_a_module_that_does_not_compile_fails_the_build_naming_it(tmp_path: Path) -> None:
+def test_a_module_that_does_not_compile_fails_the_build_naming_it_and_why(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("x = (\n", encoding="utf-8")
 
-    with pytest.raises(bytecode.BytecodeBuildError, match=f"Error compiling '{tmp_path / 'broken.py'}'"):
+    with pytest.raises(bytecode.BytecodeBuildError) as failure:
         bytecode.compile_tree(tmp_path, "/var/task")
+
+    why = "SyntaxError: '(' was never closed"
+    assert str(failure.value) == f"compiling {tmp_path} failed: {tmp_path / 'broken.py'}: {why}"
+
+
+def test_a_missing_directory_fails_with_one_line(tmp_path: Path) -> None:
+    with pytest.raises(bytecode.BytecodeBuildError, match="no such directory"):
+        bytecode.compile_tree(tmp_path / "not-built", "/opt/python")

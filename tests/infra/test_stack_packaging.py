@@ -3,6 +3,7 @@ both with the runtime Python's bytecode for every module."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,35 @@ def test_layer_ships_the_runtimes_bytecode_for_every_module_and_no_other(dev: Sy
     (_, layer) = dev.only("AWS::Lambda::LayerVersion")
 
     _assert_ships_fresh_runtime_bytecode_only(_asset_dir(dev, layer["Properties"]["Content"]) / "python")
+
+
+def test_synthesis_warns_when_a_module_would_be_compiled_at_every_cold_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from aws_cdk import App, Stack
+    from aws_cdk.assertions import Annotations, Match
+
+    from infra.constructs import functions_package
+
+    code = Path(shutil.copytree(functions_package.CODE_DIR, tmp_path / "functions"))
+    (code / "added.py").write_text("", encoding="utf-8")
+    monkeypatch.setattr(functions_package, "CODE_DIR", code)
+    stack = Stack(App(), "S")
+
+    functions_package.FunctionsPackage(stack, "Functions")
+
+    warning = r"1 file\(s\) under .* lack fresh bytecode .*added\.py: no bytecode"
+    Annotations.from_stack(stack).has_warning("/S/Functions", Match.string_like_regexp(warning))
+
+
+def test_synthesis_of_the_built_package_warns_of_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aws_cdk import App, Stack
+    from aws_cdk.assertions import Annotations, Match
+
+    from infra.constructs import functions_package
+
+    stack = Stack(App(), "S")
+
+    functions_package.FunctionsPackage(stack, "Functions")
+
+    Annotations.from_stack(stack).has_no_warning("*", Match.any_value())
