@@ -145,9 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.bytecode", description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="directory whose modules to compile or check")
     action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--as", dest="runtime_path", help="the directory's path on Lambda, for tracebacks")
     action.add_argument(
-        "--check", action="store_true", help="only check that every module has fresh bytecode"
+        "--as", dest="runtime_path", help="the directory's path on Lambda (recorded in the bytecode)"
+    )
+    action.add_argument(
+        "--check",
+        action="store_true",
+        help="only check: every module has fresh bytecode, none is left of a removed one",
     )
     arguments = parser.parse_args(argv)
     try:
