@@ -125,4 +125,4 @@ bench: setup ## benchmarks: prints a table, writes bench/results.json and the RE
 
 clean: ## remove build output (keeps .venv)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
-	find functions -path '*/__pycache__/*.pyc' -delete  # the runtime's bytecode, compiled by make setup
+	find functions -path '*/__pycache__/*.pyc' -delete  # make setup's bytecode for the runtime, and this Python's
